@@ -1,0 +1,155 @@
+// UDP and TCP listeners (RFC 1035 §4.2, RFC 7766): every listen address gets both.
+// TCP: length-prefixed messages, pipelined answers, idle timeout, a connection cap,
+// and clients that stop reading are cut off so they cannot stall anyone else.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { axfrMessages, type AddressList } from './axfr.js';
+import { handleMessage, type HandlerContext } from './handler.js';
+import { Rcode } from './wire.js';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface DnsServerOptions {
+  listen: ListenAddress[];
+  transferAllow: AddressList;
+  tcpIdleTimeoutMs: number;
+  tcpMaxConnections: number;
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+}
+
+export interface DnsServer {
+  /** The addresses really bound (port 0 resolved). */
+  addresses: ListenAddress[];
+  close(): Promise<void>;
+}
+
+/** Most a client may leave unread on its socket before we drop it (a slow reader). */
+const MAX_PENDING_WRITE = 256 * 1024;
+
+/** Parses "127.0.0.1:53", "[::1]:53" or ":53". */
+export function parseListen(text: string): ListenAddress {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]*):(\d+)$/.exec(text);
+  if (!m) throw new Error(`'${text}' is not HOST:PORT (IPv6 as [ADDR]:PORT)`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new Error(`'${text}': port must be 0..65535`);
+  const host = m[1] || '0.0.0.0';
+  if (net.isIP(host) === 0) throw new Error(`'${text}': '${host}' is not an IP address`);
+  return { host, port };
+}
+
+function bindUdp(ctx: HandlerContext, addr: ListenAddress): Promise<dgram.Socket> {
+  const sock = dgram.createSocket({ type: net.isIPv6(addr.host) ? 'udp6' : 'udp4', reuseAddr: false });
+  sock.on('message', (msg, rinfo) => {
+    const out = handleMessage(ctx, msg, 'udp');
+    if (out.kind === 'reply') sock.send(out.bytes, rinfo.port, rinfo.address);
+  });
+  return new Promise((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(addr.port, addr.host, () => {
+      sock.off('error', reject);
+      sock.on('error', (err) => ctx.metrics.dropped.inc({ reason: `udp-error-${(err as NodeJS.ErrnoException).code ?? 'unknown'}` }));
+      resolve(sock);
+    });
+  });
+}
+
+function frame(msg: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(msg.length + 2);
+  out.writeUInt16BE(msg.length, 0);
+  msg.copy(out, 2);
+  return out;
+}
+
+function serveConnection(ctx: HandlerContext, opts: DnsServerOptions, conn: net.Socket): void {
+  let pending: Buffer = Buffer.alloc(0);
+  conn.setNoDelay(true);
+  conn.setTimeout(opts.tcpIdleTimeoutMs, () => {
+    ctx.metrics.tcpRejected.inc({ reason: 'idle-timeout' });
+    conn.destroy();
+  });
+  const send = (msg: Buffer) => {
+    if (conn.destroyed) return;
+    conn.write(frame(msg));
+    if (conn.writableLength > MAX_PENDING_WRITE) {
+      ctx.metrics.tcpRejected.inc({ reason: 'slow-reader' });
+      conn.destroy();
+    }
+  };
+  conn.on('data', (chunk: Buffer) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    while (pending.length >= 2) {
+      const len = pending.readUInt16BE(0);
+      if (pending.length < 2 + len) break;
+      const msg = pending.subarray(2, 2 + len);
+      pending = pending.subarray(2 + len);
+      const out = handleMessage(ctx, msg, 'tcp');
+      if (out.kind === 'reply') send(out.bytes);
+      else if (out.kind === 'axfr') {
+        const allowed = opts.transferAllow.has(conn.remoteAddress ?? '');
+        const { rcode, messages } = axfrMessages(ctx.zones(), out.query, allowed);
+        ctx.metrics.axfr.inc({ result: rcode === Rcode.NOERROR ? 'ok' : rcode === Rcode.REFUSED ? 'refused' : 'notauth' });
+        if (rcode !== Rcode.NOERROR) opts.log.info({ client: conn.remoteAddress, zone: out.query.qkey, rcode }, 'zone transfer refused');
+        for (const m of messages) send(m);
+      }
+    }
+  });
+  conn.on('error', () => conn.destroy());
+}
+
+function bindTcp(ctx: HandlerContext, opts: DnsServerOptions, addr: ListenAddress, conns: Set<net.Socket>): Promise<net.Server> {
+  const server = net.createServer({ pauseOnConnect: false });
+  server.on('connection', (conn) => {
+    if (conns.size >= opts.tcpMaxConnections) {
+      ctx.metrics.tcpRejected.inc({ reason: 'too-many-connections' });
+      conn.destroy();
+      return;
+    }
+    conns.add(conn);
+    ctx.metrics.tcpConnections.inc({}, 1);
+    conn.once('close', () => {
+      conns.delete(conn);
+      ctx.metrics.tcpConnections.inc({}, -1);
+    });
+    serveConnection(ctx, opts, conn);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: addr.port, host: addr.host, ipv6Only: net.isIPv6(addr.host) }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
+
+/** Binds UDP and TCP on every address. With port 0 the TCP port follows the UDP one. */
+export async function startDnsServer(ctx: HandlerContext, opts: DnsServerOptions): Promise<DnsServer> {
+  const udps: dgram.Socket[] = [];
+  const tcps: net.Server[] = [];
+  const addresses: ListenAddress[] = [];
+  const conns = new Set<net.Socket>();
+  try {
+    for (const addr of opts.listen) {
+      const u = await bindUdp(ctx, addr);
+      udps.push(u);
+      const port = u.address().port;
+      tcps.push(await bindTcp(ctx, opts, { host: addr.host, port }, conns));
+      addresses.push({ host: addr.host, port });
+    }
+  } catch (err) {
+    for (const u of udps) u.close();
+    for (const t of tcps) t.close();
+    throw err;
+  }
+  return {
+    addresses,
+    async close() {
+      for (const u of udps) u.close();
+      const closed = Promise.all(tcps.map((t) => new Promise<void>((r) => t.close(() => r()))));
+      for (const c of conns) c.destroy();
+      await closed;
+    },
+  };
+}

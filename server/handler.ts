@@ -1,0 +1,77 @@
+// One message in, at most one message out: the per-query policy in one place.
+// Nothing escapes: malformed -> FORMERR or drop, not ours -> REFUSED, a bug -> SERVFAIL; all counted.
+import { lookup } from './lookup.js';
+import type { DnsMetrics } from './metrics.js';
+import { renderError, renderResponse, type Transport } from './response.js';
+import { RRClass, RRType } from './rr.js';
+import { parseQuery, Rcode, type Query } from './wire.js';
+import type { ZoneSet } from './zone.js';
+
+const rcodeNames: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 16: 'BADVERS' };
+
+export interface HandlerContext {
+  /** The zones being served right now (swapped atomically on reload). */
+  zones(): ZoneSet;
+  metrics: DnsMetrics;
+}
+
+/** What the transport must do with a message: send bytes, drop it, or hand it to the zone-transfer code. */
+export type HandlerOutcome =
+  | { kind: 'reply'; bytes: Buffer }
+  | { kind: 'drop' }
+  | { kind: 'axfr'; query: Query };
+
+function reply(ctx: HandlerContext, transport: Transport, rcode: number, bytes: Buffer): HandlerOutcome {
+  ctx.metrics.queries.inc({ transport, rcode: rcodeNames[rcode] ?? String(rcode) });
+  if (transport === 'udp' && bytes.length >= 3 && (bytes[2]! & 0x02) !== 0) ctx.metrics.truncated.inc();
+  return { kind: 'reply', bytes };
+}
+
+/** Handles one DNS message received over `transport`. Never throws. */
+export function handleMessage(ctx: HandlerContext, msg: Buffer, transport: Transport): HandlerOutcome {
+  let parsed;
+  try {
+    parsed = parseQuery(msg);
+  } catch {
+    ctx.metrics.internalErrors.inc();
+    return { kind: 'drop' };
+  }
+  if (parsed.kind === 'drop') {
+    ctx.metrics.dropped.inc({ reason: parsed.reason });
+    return { kind: 'drop' };
+  }
+  if (parsed.kind === 'error') {
+    if (parsed.rcode === Rcode.FORMERR) ctx.metrics.malformed.inc({ reason: parsed.reason });
+    return reply(ctx, transport, parsed.rcode, renderError(parsed, transport));
+  }
+  const q = parsed.query;
+  try {
+    return answer(ctx, q, transport);
+  } catch {
+    ctx.metrics.internalErrors.inc();
+    return reply(ctx, transport, Rcode.SERVFAIL, renderError({ ...q, rcode: Rcode.SERVFAIL }, transport));
+  }
+}
+
+function answer(ctx: HandlerContext, q: Query, transport: Transport): HandlerOutcome {
+  const err = (rcode: number) => reply(ctx, transport, rcode, renderError({ ...q, rcode }, transport));
+  if (q.qclass !== RRClass.IN) return err(Rcode.REFUSED);
+  switch (q.qtype) {
+    case RRType.AXFR:
+      // RFC 5936 §4.2: AXFR is a TCP-only exchange.
+      if (transport !== 'tcp') return err(Rcode.FORMERR);
+      return { kind: 'axfr', query: q };
+    case RRType.IXFR:
+      // No journal: RFC 1995 §4 lets a server answer IXFR with a full transfer; over UDP we point to TCP.
+      if (transport !== 'tcp') return err(Rcode.NOTIMP);
+      return { kind: 'axfr', query: q };
+    case RRType.OPT:
+    case RRType.MAILA:
+    case RRType.MAILB:
+      return err(q.qtype === RRType.OPT ? Rcode.FORMERR : Rcode.NOTIMP);
+  }
+  const result = lookup(ctx.zones(), q.qkey, q.qlabels, q.qtype);
+  const bytes = renderResponse(q, result, transport);
+  const rcode = result.kind === 'refused' ? Rcode.REFUSED : result.kind === 'nxdomain' ? Rcode.NXDOMAIN : Rcode.NOERROR;
+  return reply(ctx, transport, rcode, bytes);
+}

@@ -1,0 +1,132 @@
+// Authoritative lookup (RFC 1034 §4.3.2, RFC 4592 wildcards, RFC 2308 negative answers):
+// a pure function from (zones, qname, qtype) to a classified result; encoding lives in response.ts.
+import { isSubdomain, labelsToKey, parentKey } from './name.js';
+import { RRType, rdataTarget } from './rr.js';
+import type { RRset, Zone, ZoneNode, ZoneSet } from './zone.js';
+
+/** An RRset placed in a section; `owner` overrides the RRset's owner (wildcard synthesis, RFC 4592 §3.3.1). */
+export interface Placed {
+  rrset: RRset;
+  owner?: readonly string[];
+  /** TTL override, e.g. the SOA of a negative answer (RFC 2308 §3). */
+  ttlSeconds?: number;
+}
+
+/** The closed set of outcomes; `answer` may hold a CNAME chain that led to the outcome. */
+export type LookupResult =
+  | { kind: 'answer'; zone: Zone; answer: Placed[]; additional: Placed[] }
+  | { kind: 'nodata'; zone: Zone; answer: Placed[]; authority: Placed[] }
+  | { kind: 'nxdomain'; zone: Zone; answer: Placed[]; authority: Placed[] }
+  | { kind: 'delegation'; zone: Zone; answer: Placed[]; authority: Placed[]; additional: Placed[] }
+  | { kind: 'refused' };
+
+/** RFC 1034 §3.6.2 allows chains; cap them so a long or looping chain ends. */
+const MAX_CHAIN = 16;
+
+/** One step of the walk for a single name inside one zone. */
+type Step =
+  | { kind: 'data'; node: ZoneNode; owner: readonly string[] }
+  | { kind: 'nodata' }
+  | { kind: 'nxdomain' }
+  | { kind: 'cut'; cut: ZoneNode };
+
+/**
+ * Finds what `qkey` is in `zone`: walks down from the apex looking for a zone cut
+ * (RFC 1034 §4.3.2 step 3b), then an exact match (3a) or a wildcard at the closest
+ * encloser (3c, RFC 4592 §3.3.1). A DS query at a cut is answered by the parent side.
+ */
+function walk(zone: Zone, qkey: string, qlabels: readonly string[], qtype: number): Step {
+  const chain: string[] = [];
+  for (let k = qkey; k !== zone.origin; k = parentKey(k)) chain.push(k);
+  let encloser = zone.origin;
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const k = chain[i]!;
+    const node = zone.nodes.get(k);
+    if (!node) break;
+    if (zone.cuts.has(k) && !(i === 0 && qtype === RRType.DS)) return { kind: 'cut', cut: node };
+    encloser = k;
+  }
+  const exact = encloser === qkey ? zone.nodes.get(qkey)! : undefined;
+  if (exact) return exact.rrsets.size === 0 ? { kind: 'nodata' } : { kind: 'data', node: exact, owner: qlabels };
+  const wild = zone.nodes.get(encloser === '.' ? '*.' : '*.' + encloser);
+  if (!wild) return { kind: 'nxdomain' };
+  // A wildcard that is only an empty non-terminal still matches and yields NODATA (RFC 4592 §2.2.2).
+  return wild.rrsets.size === 0 ? { kind: 'nodata' } : { kind: 'data', node: wild, owner: qlabels };
+}
+
+function negative(zone: Zone): Placed[] {
+  return [{ rrset: zone.soa, ttlSeconds: zone.negativeTtlSeconds }];
+}
+
+/** A/AAAA of an in-zone name, for additional-section processing (RFC 1034 §4.3.2 step 6). */
+function addresses(zone: Zone, target: readonly string[] | undefined, out: Placed[]): void {
+  if (!target) return;
+  const key = labelsToKey(target);
+  if (!isSubdomain(key, zone.origin)) return;
+  const node = zone.nodes.get(key);
+  if (!node) return;
+  const a = node.rrsets.get(RRType.A);
+  const aaaa = node.rrsets.get(RRType.AAAA);
+  if (a && !out.some((p) => p.rrset === a)) out.push({ rrset: a });
+  if (aaaa && !out.some((p) => p.rrset === aaaa)) out.push({ rrset: aaaa });
+}
+
+function additionalFor(zone: Zone, placed: Placed[]): Placed[] {
+  const extra: Placed[] = [];
+  for (const p of placed) {
+    const t = p.rrset.type;
+    if (t !== RRType.MX && t !== RRType.SRV && t !== RRType.NS) continue;
+    for (const rdata of p.rrset.rdatas) {
+      addresses(zone, rdataTarget({ owner: p.rrset.owner, type: t, klass: 1, ttlSeconds: 0, rdata }), extra);
+    }
+  }
+  return extra;
+}
+
+function referral(zone: Zone, cut: ZoneNode, answer: Placed[]): LookupResult {
+  const ns = cut.rrsets.get(RRType.NS)!;
+  const authority = [{ rrset: ns }];
+  return { kind: 'delegation', zone, answer, authority, additional: additionalFor(zone, authority) };
+}
+
+/** Answers `qtype` at a node that has data: the RRset, all RRsets for ANY, or the CNAME to follow. */
+function atNode(node: ZoneNode, owner: readonly string[], qtype: number): { found: Placed[] } | { cname: Placed } | null {
+  if (qtype === RRType.ANY) return { found: [...node.rrsets.values()].map((rrset) => ({ rrset, owner })) };
+  const set = node.rrsets.get(qtype);
+  if (set) return { found: [{ rrset: set, owner }] };
+  const cname = node.rrsets.get(RRType.CNAME);
+  if (cname) return { cname: { rrset: cname, owner } };
+  return null;
+}
+
+/** RFC 1034 §4.3.2: the whole algorithm, CNAME chains included, for one question. */
+export function lookup(zones: ZoneSet, qkey: string, qlabels: readonly string[], qtype: number): LookupResult {
+  const zone = zones.find(qkey);
+  if (!zone) return { kind: 'refused' };
+  const answer: Placed[] = [];
+  const seen = new Set<string>();
+  let key = qkey;
+  let labels = qlabels;
+  for (let hops = 0; ; hops++) {
+    seen.add(key);
+    const step = walk(zone, key, labels, qtype);
+    if (step.kind === 'cut') return referral(zone, step.cut, answer);
+    if (step.kind === 'nxdomain') return { kind: 'nxdomain', zone, answer, authority: negative(zone) };
+    if (step.kind === 'nodata') return { kind: 'nodata', zone, answer, authority: negative(zone) };
+    const r = atNode(step.node, step.owner, qtype);
+    if (!r) return { kind: 'nodata', zone, answer, authority: negative(zone) };
+    if ('found' in r) {
+      answer.push(...r.found);
+      return { kind: 'answer', zone, answer, additional: additionalFor(zone, r.found) };
+    }
+    answer.push(r.cname);
+    // Follow the CNAME only inside this zone (RFC 1034 §4.3.2 step 3a), stop on loops and long chains.
+    const target = rdataTarget({ owner: key, type: RRType.CNAME, klass: 1, ttlSeconds: 0, rdata: r.cname.rrset.rdatas[0]! })!;
+    const tkey = labelsToKey(target);
+    if (!isSubdomain(tkey, zone.origin) || zones.find(tkey) !== zone || seen.has(tkey) || hops >= MAX_CHAIN) {
+      return { kind: 'answer', zone, answer, additional: [] };
+    }
+    key = tkey;
+    labels = target;
+  }
+}

@@ -1,0 +1,77 @@
+// A small counter/gauge registry rendered as Prometheus text exposition format (0.0.4).
+// Counters are cheap enough for the query path: a Map lookup and an addition.
+
+type Labels = Record<string, string>;
+
+function labelKey(labels: Labels): string {
+  const parts = Object.keys(labels).sort().map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`);
+  return parts.length ? `{${parts.join(',')}}` : '';
+}
+
+export class Metric {
+  readonly values = new Map<string, number>();
+  constructor(readonly name: string, readonly help: string, readonly kind: 'counter' | 'gauge') {}
+
+  inc(labels: Labels = {}, by = 1): void {
+    const k = labelKey(labels);
+    this.values.set(k, (this.values.get(k) ?? 0) + by);
+  }
+
+  set(labels: Labels, value: number): void {
+    this.values.set(labelKey(labels), value);
+  }
+
+  /** Current value for these labels (0 when never touched). */
+  get(labels: Labels = {}): number {
+    return this.values.get(labelKey(labels)) ?? 0;
+  }
+}
+
+export class Registry {
+  private readonly metrics = new Map<string, Metric>();
+
+  counter(name: string, help: string): Metric {
+    return this.add(name, help, 'counter');
+  }
+
+  gauge(name: string, help: string): Metric {
+    return this.add(name, help, 'gauge');
+  }
+
+  private add(name: string, help: string, kind: 'counter' | 'gauge'): Metric {
+    const existing = this.metrics.get(name);
+    if (existing) return existing;
+    const m = new Metric(name, help, kind);
+    this.metrics.set(name, m);
+    return m;
+  }
+
+  /** Prometheus text format. */
+  render(): string {
+    let out = '';
+    for (const m of this.metrics.values()) {
+      out += `# HELP ${m.name} ${m.help}\n# TYPE ${m.name} ${m.kind}\n`;
+      if (m.values.size === 0 && m.kind === 'counter') out += `${m.name} 0\n`;
+      for (const [k, v] of m.values) out += `${m.name}${k} ${v}\n`;
+    }
+    return out;
+  }
+}
+
+/** The DNS server's counters, created once per process. */
+export function dnsMetrics(reg: Registry) {
+  return {
+    queries: reg.counter('roamdns_dns_queries_total', 'DNS messages answered, by transport and rcode'),
+    dropped: reg.counter('roamdns_dns_dropped_total', 'DNS messages dropped without an answer, by reason'),
+    malformed: reg.counter('roamdns_dns_malformed_total', 'Malformed DNS messages (answered FORMERR or dropped), by reason'),
+    internalErrors: reg.counter('roamdns_dns_internal_errors_total', 'Queries that hit a bug and were answered SERVFAIL'),
+    truncated: reg.counter('roamdns_dns_truncated_total', 'UDP answers sent with TC=1'),
+    axfr: reg.counter('roamdns_axfr_total', 'Zone transfer requests, by result'),
+    tcpConnections: reg.gauge('roamdns_dns_tcp_connections', 'Open DNS TCP connections'),
+    tcpRejected: reg.counter('roamdns_dns_tcp_rejected_total', 'TCP connections closed, by reason'),
+    reloads: reg.counter('roamdns_zone_reloads_total', 'Zone loads, by zone and result'),
+    zoneSerial: reg.gauge('roamdns_zone_serial', 'SOA serial of the zone being served'),
+    zoneRecords: reg.gauge('roamdns_zone_records', 'Records in the zone being served'),
+  };
+}
+export type DnsMetrics = ReturnType<typeof dnsMetrics>;
