@@ -37,7 +37,7 @@ type Step =
  */
 function walk(zone: Zone, qkey: string, qlabels: readonly string[], qtype: number): Step {
   const chain: string[] = [];
-  for (let k = qkey; k !== zone.origin; k = parentKey(k)) chain.push(k);
+  for (let k = qkey; k !== zone.origin && k !== '.'; k = parentKey(k)) chain.push(k);
   let encloser = zone.origin;
   for (let i = chain.length - 1; i >= 0; i--) {
     const k = chain[i]!;
