@@ -3,7 +3,7 @@
 import { isMap, isScalar, isSeq, LineCounter, type Node, type Document } from 'yaml';
 
 export type Spec =
-  | { kind: 'string'; pattern?: RegExp; hint?: string }
+  | { kind: 'string'; pattern?: RegExp; hint?: string; /** Returns a message when the value is wrong. */ validate?: (v: string) => string | undefined }
   | { kind: 'int'; min: number; max: number }
   | { kind: 'bool' }
   | { kind: 'duration'; minMs: number; maxMs: number }
@@ -71,6 +71,10 @@ export class SchemaChecker {
       case 'string':
         if (typeof v !== 'string' && typeof v !== 'number') return this.fail(path, node, `${path} must be a string`);
         if (spec.pattern && !spec.pattern.test(String(v))) return this.fail(path, node, `${path}: '${v}' is not ${spec.hint ?? 'valid'}`);
+        {
+          const why = spec.validate?.(String(v));
+          if (why) return this.fail(path, node, `${path}: ${why}`);
+        }
         return String(v);
       case 'int':
         if (typeof v !== 'number' || !Number.isInteger(v) || v < spec.min || v > spec.max) return this.fail(path, node, `${path}: '${v}' must be an integer in ${spec.min}..${spec.max}`);

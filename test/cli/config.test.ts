@@ -1,0 +1,64 @@
+// Config loading: defaults, every problem reported with its line and key, unknown keys refused.
+import { describe, expect, test } from 'vitest';
+import { ConfigError, parseConfig } from '../../cli/config.js';
+import { parseDuration } from '../../cli/schema.js';
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text, 'roamdns.yaml');
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message.split('\n');
+    throw err;
+  }
+  return [];
+}
+
+describe('parseConfig', () => {
+  test('an empty file gives the shipped defaults', () => {
+    const cfg = parseConfig('', '/etc/roamdns/roamdns.yaml');
+    expect(cfg.zones).toBe('zones/');
+    expect(cfg.dns.listen).toEqual(['127.0.0.1:5353']);
+    expect(cfg.dns.tcp_idle_timeout).toBe(10_000);
+    expect(cfg.status.listen).toBe('127.0.0.1:8053');
+    expect(cfg.file).toBe('/etc/roamdns/roamdns.yaml');
+  });
+
+  test('durations and lists are read', () => {
+    const cfg = parseConfig('zones: [a.zone, b.zone]\ndns:\n  listen: ["[::1]:53", 127.0.0.1:53]\n  tcp_idle_timeout: 1m30s\n', 'x.yaml');
+    expect(cfg.zones).toEqual(['a.zone', 'b.zone']);
+    expect(cfg.dns.listen).toEqual(['[::1]:53', '127.0.0.1:53']);
+    expect(cfg.dns.tcp_idle_timeout).toBe(90_000);
+  });
+
+  const bad: [string, string, RegExp][] = [
+    ['unknown top-level key', 'zone: zones/\n', /^roamdns\.yaml:1: unknown key 'zone' \(allowed here: zones, dns/],
+    ['unknown nested key', 'dns:\n  listen: [127.0.0.1:53]\n  lisen: 1\n', /^roamdns\.yaml:3: unknown key 'dns\.lisen'/],
+    ['bad duration', 'dns:\n  tcp_idle_timeout: 10 seconds\n', /^roamdns\.yaml:2: dns\.tcp_idle_timeout: '10 seconds' is not a duration/],
+    ['duration out of range', 'dns:\n  tcp_idle_timeout: 1ms\n', /^roamdns\.yaml:2: dns\.tcp_idle_timeout: 1ms is out of range/],
+    ['bad listen address', 'dns:\n  listen: [localhost:53]\n', /^roamdns\.yaml:2: dns\.listen\[0\]: 'localhost:53': 'localhost' is not an IP address/],
+    ['port out of range', 'dns:\n  listen: [127.0.0.1:99999]\n', /dns\.listen\[0\]: .*port must be 0\.\.65535/],
+    ['bad CIDR', 'dns:\n  transfer_allow: [10.0.0.0/33]\n', /^roamdns\.yaml:2: dns\.transfer_allow\[0\]: '10\.0\.0\.0\/33': prefix length must be 0\.\.32/],
+    ['wrong type', 'dns: 5\n', /^roamdns\.yaml:1: dns must be a mapping/],
+    ['bad enum', 'log:\n  level: loud\n', /^roamdns\.yaml:2: log\.level: 'loud' must be one of trace, debug, info, warn, error/],
+    ['YAML syntax error', 'dns:\n  listen: [127.0.0.1:53\n', /^roamdns\.yaml:\d+: YAML syntax/],
+    ['duplicate key', 'zones: a\nzones: b\n', /^roamdns\.yaml:\d+: YAML syntax: .*[Mm]ap keys must be unique/],
+  ];
+  test.each(bad)('%s', (_label, text, expected) => {
+    const p = problems(text);
+    expect(p.length).toBeGreaterThan(0);
+    expect(p[0]).toMatch(expected);
+  });
+
+  test('every problem is reported, not only the first', () => {
+    const p = problems('zone: x\ndns:\n  tcp_idle_timeout: soon\nlog:\n  level: loud\n');
+    expect(p).toHaveLength(3);
+    expect(p.map((l) => l.split(':')[1])).toEqual(['1', '3', '5']);
+  });
+});
+
+describe('parseDuration', () => {
+  test.each([
+    ['200ms', 200], ['1s', 1000], ['1m30s', 90_000], ['1h', 3_600_000], ['1.5s', 1500], ['2d', 172_800_000],
+  ])('%s = %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
+  test.each(['', '5', 's', '1x', '1s ', '-1s'])('%j is not a duration', (text) => expect(parseDuration(text)).toBeUndefined());
+});
