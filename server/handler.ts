@@ -2,12 +2,12 @@
 // Nothing escapes: malformed -> FORMERR or drop, not ours -> REFUSED, a bug -> SERVFAIL; all counted.
 import { lookup } from './lookup.js';
 import type { DnsMetrics } from './metrics.js';
-import { renderError, renderResponse, type Transport } from './response.js';
+import { renderError, renderResponse, renderSections, type Transport } from './response.js';
 import { RRClass, RRType } from './rr.js';
 import { parseQuery, Rcode, type Query } from './wire.js';
 import type { ZoneSet } from './zone.js';
 
-const rcodeNames: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 16: 'BADVERS' };
+const rcodeNames: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 6: 'YXDOMAIN', 9: 'NOTAUTH', 16: 'BADVERS' };
 
 export interface HandlerContext {
   /** The zones being served right now (swapped atomically on reload). */
@@ -53,18 +53,33 @@ export function handleMessage(ctx: HandlerContext, msg: Buffer, transport: Trans
   }
 }
 
+/**
+ * IXFR (RFC 1995) without a journal: the query must carry the client's SOA (else FORMERR).
+ * A client that is current, or any client over UDP, gets our SOA alone (§4: "use TCP" / up to date);
+ * otherwise the full zone goes out over TCP as for AXFR, which §4 allows.
+ */
+function ixfr(ctx: HandlerContext, q: Query, transport: Transport): HandlerOutcome {
+  if (q.authoritySoaSerial === undefined) return reply(ctx, transport, Rcode.FORMERR, renderError({ ...q, rcode: Rcode.FORMERR }, transport));
+  const zone = ctx.zones().zones.get(q.qkey);
+  if (zone && (transport === 'udp' || q.authoritySoaSerial === zone.serial)) {
+    const sections = { rcode: Rcode.NOERROR, aa: false, answer: [{ rrset: zone.soa }], authority: [], additional: [] };
+    return reply(ctx, transport, Rcode.NOERROR, renderSections(q, sections, transport));
+  }
+  if (transport === 'udp') return reply(ctx, transport, Rcode.REFUSED, renderError({ ...q, rcode: Rcode.REFUSED }, transport));
+  return { kind: 'axfr', query: q };
+}
+
 function answer(ctx: HandlerContext, q: Query, transport: Transport): HandlerOutcome {
   const err = (rcode: number) => reply(ctx, transport, rcode, renderError({ ...q, rcode }, transport));
-  if (q.qclass !== RRClass.IN) return err(Rcode.REFUSED);
+  // QCLASS * (RFC 1035 §3.2.5) matches our IN data; every other class is not ours.
+  if (q.qclass !== RRClass.IN && q.qclass !== RRClass.ANY) return err(Rcode.REFUSED);
   switch (q.qtype) {
     case RRType.AXFR:
       // RFC 5936 §4.2: AXFR is a TCP-only exchange.
       if (transport !== 'tcp') return err(Rcode.FORMERR);
       return { kind: 'axfr', query: q };
     case RRType.IXFR:
-      // No journal: RFC 1995 §4 lets a server answer IXFR with a full transfer; over UDP we point to TCP.
-      if (transport !== 'tcp') return err(Rcode.NOTIMP);
-      return { kind: 'axfr', query: q };
+      return ixfr(ctx, q, transport);
     case RRType.OPT:
     case RRType.MAILA:
     case RRType.MAILB:
@@ -72,6 +87,6 @@ function answer(ctx: HandlerContext, q: Query, transport: Transport): HandlerOut
   }
   const result = lookup(ctx.zones(), q.qkey, q.qlabels, q.qtype);
   const bytes = renderResponse(q, result, transport);
-  const rcode = result.kind === 'refused' ? Rcode.REFUSED : result.kind === 'nxdomain' ? Rcode.NXDOMAIN : Rcode.NOERROR;
+  const rcode = { refused: Rcode.REFUSED, nxdomain: Rcode.NXDOMAIN, yxdomain: Rcode.YXDOMAIN }[result.kind as string] ?? Rcode.NOERROR;
   return reply(ctx, transport, rcode, bytes);
 }

@@ -1,7 +1,7 @@
 // Authoritative lookup (RFC 1034 §4.3.2, RFC 4592 wildcards, RFC 2308 negative answers):
 // a pure function from (zones, qname, qtype) to a classified result; encoding lives in response.ts.
-import { isSubdomain, labelsToKey, parentKey } from './name.js';
-import { RRType, rdataTarget } from './rr.js';
+import { isSubdomain, labelCount, labelsToKey, MAX_NAME_OCTETS, parentKey, wireLength } from './name.js';
+import { nameToWire, RRType, rdataTarget } from './rr.js';
 import type { RRset, Zone, ZoneNode, ZoneSet } from './zone.js';
 
 /** An RRset placed in a section; `owner` overrides the RRset's owner (wildcard synthesis, RFC 4592 §3.3.1). */
@@ -18,6 +18,8 @@ export type LookupResult =
   | { kind: 'nodata'; zone: Zone; answer: Placed[]; authority: Placed[] }
   | { kind: 'nxdomain'; zone: Zone; answer: Placed[]; authority: Placed[] }
   | { kind: 'delegation'; zone: Zone; answer: Placed[]; authority: Placed[]; additional: Placed[] }
+  /** RFC 6672 §2.2: the name a DNAME would synthesise is longer than 255 octets. */
+  | { kind: 'yxdomain'; zone: Zone; answer: Placed[] }
   | { kind: 'refused' };
 
 /** RFC 1034 §3.6.2 allows chains; cap them so a long or looping chain ends. */
@@ -28,7 +30,8 @@ type Step =
   | { kind: 'data'; node: ZoneNode; owner: readonly string[] }
   | { kind: 'nodata' }
   | { kind: 'nxdomain' }
-  | { kind: 'cut'; cut: ZoneNode };
+  | { kind: 'cut'; cut: ZoneNode }
+  | { kind: 'dname'; node: ZoneNode; dname: RRset };
 
 /**
  * Finds what `qkey` is in `zone`: walks down from the apex looking for a zone cut
@@ -38,12 +41,18 @@ type Step =
 function walk(zone: Zone, qkey: string, qlabels: readonly string[], qtype: number): Step {
   const chain: string[] = [];
   for (let k = qkey; k !== zone.origin && k !== '.'; k = parentKey(k)) chain.push(k);
+  const apex = zone.nodes.get(zone.origin)!;
+  const apexDname = chain.length > 0 ? apex.rrsets.get(RRType.DNAME) : undefined;
+  if (apexDname) return { kind: 'dname', node: apex, dname: apexDname };
   let encloser = zone.origin;
   for (let i = chain.length - 1; i >= 0; i--) {
     const k = chain[i]!;
     const node = zone.nodes.get(k);
     if (!node) break;
     if (zone.cuts.has(k) && !(i === 0 && qtype === RRType.DS)) return { kind: 'cut', cut: node };
+    // RFC 6672 §3.2: a DNAME at a proper ancestor redirects the whole subtree below it.
+    const dname = i > 0 ? node.rrsets.get(RRType.DNAME) : undefined;
+    if (dname) return { kind: 'dname', node, dname };
     encloser = k;
   }
   const exact = encloser === qkey ? zone.nodes.get(qkey)! : undefined;
@@ -99,9 +108,28 @@ function atNode(node: ZoneNode, owner: readonly string[], qtype: number): { foun
   return null;
 }
 
+/**
+ * RFC 6672 §3.2: the CNAME a DNAME at `owner` implies for `labels`, or undefined when the
+ * new name would be over 255 octets (YXDOMAIN). Its TTL is the DNAME's.
+ */
+function synthesize(labels: readonly string[], owner: string, dname: RRset): RRset | undefined {
+  const target = rdataTarget({ owner, type: RRType.DNAME, klass: 1, ttlSeconds: 0, rdata: dname.rdatas[0]! })!;
+  const prefix = labels.slice(0, labels.length - labelCount(owner));
+  const name = [...prefix, ...target];
+  if (wireLength(name) > MAX_NAME_OCTETS) return undefined;
+  return { owner: labelsToKey(labels), ownerLabels: [...labels], type: RRType.CNAME, ttlSeconds: dname.ttlSeconds, rdatas: [nameToWire(name)], next: 0 };
+}
+
+/** The zone to answer from; DS at a zone apex belongs to the parent side of the cut (RFC 4034 §5) when we serve it. */
+function closestZone(zones: ZoneSet, qkey: string, qtype: number): Zone | undefined {
+  const zone = zones.find(qkey);
+  if (zone && qtype === RRType.DS && zone.origin === qkey && qkey !== '.') return zones.find(parentKey(qkey)) ?? zone;
+  return zone;
+}
+
 /** RFC 1034 §4.3.2: the whole algorithm, CNAME chains included, for one question. */
 export function lookup(zones: ZoneSet, qkey: string, qlabels: readonly string[], qtype: number): LookupResult {
-  const zone = zones.find(qkey);
+  const zone = closestZone(zones, qkey, qtype);
   if (!zone) return { kind: 'refused' };
   const answer: Placed[] = [];
   const seen = new Set<string>();
@@ -113,11 +141,20 @@ export function lookup(zones: ZoneSet, qkey: string, qlabels: readonly string[],
     if (step.kind === 'cut') return referral(zone, step.cut, answer);
     if (step.kind === 'nxdomain') return { kind: 'nxdomain', zone, answer, authority: negative(zone) };
     if (step.kind === 'nodata') return { kind: 'nodata', zone, answer, authority: negative(zone) };
-    const r = atNode(step.node, step.owner, qtype);
+    let r: ReturnType<typeof atNode>;
+    if (step.kind === 'dname') {
+      answer.push({ rrset: step.dname });
+      const cname = synthesize(labels, step.node.key, step.dname);
+      if (!cname) return { kind: 'yxdomain', zone, answer };
+      r = { cname: { rrset: cname } };
+    } else {
+      r = atNode(step.node, step.owner, qtype);
+    }
     if (!r) return { kind: 'nodata', zone, answer, authority: negative(zone) };
     if ('found' in r) {
       answer.push(...r.found);
-      return { kind: 'answer', zone, answer, additional: additionalFor(zone, r.found) };
+      // ANY gets no additional-section processing (neither BIND nor Knot adds any).
+      return { kind: 'answer', zone, answer, additional: qtype === RRType.ANY ? [] : additionalFor(zone, r.found) };
     }
     answer.push(r.cname);
     // Follow the CNAME only inside this zone (RFC 1034 §4.3.2 step 3a), stop on loops and long chains.

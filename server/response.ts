@@ -18,7 +18,7 @@ export function sizeLimit(edns: Edns | undefined, transport: Transport): number 
   return Math.max(PLAIN_UDP_SIZE, Math.min(edns.udpSize, EDNS_UDP_SIZE));
 }
 
-interface Sections {
+export interface Sections {
   rcode: number;
   aa: boolean;
   answer: Placed[];
@@ -37,6 +37,8 @@ function sectionsOf(result: LookupResult): Sections {
     case 'delegation':
       // A referral is not authoritative (RFC 1034 §4.3.2 step 3b) unless a CNAME in our zone led to it.
       return { rcode: Rcode.NOERROR, aa: result.answer.length > 0, answer: result.answer, authority: result.authority, additional: result.additional };
+    case 'yxdomain':
+      return { rcode: Rcode.YXDOMAIN, aa: true, answer: result.answer, authority: [], additional: [] };
     case 'refused':
       return { rcode: Rcode.REFUSED, aa: false, answer: [], authority: [], additional: [] };
   }
@@ -73,7 +75,11 @@ function writeAll(w: ResponseWriter, records: Iterable<WireRecord>): { count: nu
 
 /** Encodes the response to `query` from `result`. */
 export function renderResponse(query: Query, result: LookupResult, transport: Transport): Buffer {
-  const s = sectionsOf(result);
+  return renderSections(query, sectionsOf(result), transport);
+}
+
+/** Encodes a response from explicit sections (for answers that are not lookups, e.g. IXFR's SOA). */
+export function renderSections(query: Query, s: Sections, transport: Transport): Buffer {
   const limit = sizeLimit(query.edns, transport);
   const optReserve = query.edns ? OPT_SIZE : 0;
   const w = new ResponseWriter(limit - optReserve, limit);

@@ -4,7 +4,7 @@ import { asciiLower } from './name.js';
 import { RRType, rdataLayout, readUncompressedName } from './rr.js';
 
 export const HEADER_LEN = 12;
-export const Rcode = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, NOTAUTH: 9, BADVERS: 16 } as const;
+export const Rcode = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, YXDOMAIN: 6, NOTAUTH: 9, BADVERS: 16 } as const;
 export const Opcode = { QUERY: 0, IQUERY: 1, STATUS: 2, NOTIFY: 4, UPDATE: 5 } as const;
 
 export interface Edns {
@@ -27,6 +27,8 @@ export interface Query {
   /** Raw question bytes (name + type + class) for echoing verbatim. */
   question: Buffer;
   edns?: Edns;
+  /** Serial of the SOA in the authority section (RFC 1995 §3: an IXFR query carries the client's SOA). */
+  authoritySoaSerial?: number;
 }
 
 /** What parsing a datagram produced: a query, a reply-worthy error, or nothing to answer. */
@@ -109,6 +111,14 @@ function skipRecord(msg: Buffer, off: number): { type: number; owner: string[]; 
   return { type, owner: n.labels, ttl, klass, rdStart, end: rdStart + rdlen };
 }
 
+/** The serial of an SOA RDATA inside a message (its names may be compressed). */
+function soaSerial(msg: Buffer, start: number, end: number): number {
+  const mname = readName(msg, start);
+  const rname = readName(msg, mname.end);
+  if (rname.end + 20 !== end) throw new ParseError('bad SOA RDATA length');
+  return msg.readUInt32BE(rname.end);
+}
+
 /** Parses an OPT record's fixed fields (RFC 6891 §6.1.2-3). */
 function parseOpt(msg: Buffer, r: ReturnType<typeof skipRecord>): Edns {
   if (r.owner.length !== 0) throw new ParseError('OPT owner is not the root');
@@ -148,7 +158,13 @@ export function parseQuery(msg: Buffer): QueryParse {
       // Skip the extra questions only to be able to say FORMERR; we never answer them.
       return { kind: 'error', id, opcode, rd, rcode: Rcode.FORMERR, reason: 'qdcount-not-1' };
     }
-    for (let i = 0; i < an + ns; i++) off = skipRecord(msg, off).end;
+    for (let i = 0; i < an; i++) off = skipRecord(msg, off).end;
+    let authoritySoaSerial: number | undefined;
+    for (let i = 0; i < ns; i++) {
+      const r = skipRecord(msg, off);
+      if (r.type === RRType.SOA) authoritySoaSerial = soaSerial(msg, r.rdStart, r.end);
+      off = r.end;
+    }
     for (let i = 0; i < ar; i++) {
       const r = skipRecord(msg, off);
       if (r.type === RRType.OPT) {
@@ -163,7 +179,7 @@ export function parseQuery(msg: Buffer): QueryParse {
     if (edns && edns.version > 0) return { kind: 'error', id, opcode, rd, rcode: Rcode.BADVERS, reason: 'badvers', question, edns };
     return {
       kind: 'query',
-      query: { id, opcode, rd, cd, qlabels: q.labels, qkey: keyOf(q.labels), qtype: q.qtype, qclass: q.qclass, question: question!, edns },
+      query: { id, opcode, rd, cd, qlabels: q.labels, qkey: keyOf(q.labels), qtype: q.qtype, qclass: q.qclass, question: question!, edns, authoritySoaSerial },
     };
   } catch (err) {
     if (!(err instanceof ParseError)) throw err;

@@ -1,0 +1,140 @@
+// Semantic zone checks as `named-checkzone` makes them (BIND lib/dns/master.c, rbtdb.c and
+// zone.c): out-of-zone data, RRset merging, SOA and NS at the apex, singleton types, CNAME
+// and other data, and in-zone NS targets that must have addresses. loadZoneFile = parse + check.
+import { isSubdomain, labelsToKey, parseName } from './name.js';
+import { RRType, readUncompressedName, soaFields, typeName, type ResourceRecord } from './rr.js';
+import { CNAME_COMPANIONS, SINGLETON_TYPES } from './rr-mnemonics.js';
+import { canonicalRdataKey } from './rdata-wire.js';
+import { type ParseOptions, type ParsedZone, parseZoneFile } from './zone-parser.js';
+import { MAX_PROBLEMS, type ZoneProblem } from './zone-state.js';
+import { type ZoneIndex, buildIndex, findAddress } from './zone-index.js';
+import { targetWarnings } from './zone-check-targets.js';
+
+type Report = (rr: Pick<ResourceRecord, 'file' | 'line'>, severity: ZoneProblem['severity'], code: string, message: string) => void;
+
+/** Validates a parsed zone; returns its in-zone records (duplicates merged) and all problems. */
+export function checkZone(parsed: ParsedZone): ParsedZone {
+  const problems = [...parsed.problems];
+  const report: Report = (rr, severity, code, message) => {
+    if (problems.length < MAX_PROBLEMS) problems.push({ file: rr.file ?? '', line: rr.line ?? 0, severity, code, message });
+  };
+  const origin = parsed.origin;
+  const inZone = parsed.records.filter((rr) => {
+    if (isSubdomain(rr.owner, origin)) return true;
+    report(rr, 'warning', 'out-of-zone', `ignoring out-of-zone data (${rr.owner} is not in ${origin})`);
+    return false;
+  });
+  const records = mergeRRsets(parsed.records, inZone, report);
+  const z = buildIndex(origin, labelsOf(origin).length, records);
+  const firstLine = records[0] ?? parsed.records[0] ?? { file: '', line: 0 };
+  checkApex(z, firstLine, report);
+  for (const [owner, node] of z.nodes) checkNode(owner, node, origin, report);
+  checkApexNsTargets(z, report);
+  targetWarnings(z, report);
+  return { origin, records, problems };
+}
+
+/** Parses and checks one zone file. The zone is usable iff no problem has severity 'error'. */
+export function loadZoneFile(file: string, opts: ParseOptions = {}): ParsedZone {
+  return checkZone(parseZoneFile(file, opts));
+}
+
+/** True when the zone has no error (warnings allowed). */
+export function isUsable(zone: ParsedZone): boolean {
+  return !zone.problems.some((p) => p.severity === 'error');
+}
+
+/** The serial of the zone's SOA record, if it has one at the apex. */
+export function zoneSerial(zone: ParsedZone): number | undefined {
+  const soa = zone.records.find((rr) => rr.type === RRType.SOA && rr.owner === zone.origin);
+  return soa ? soaFields(soa.rdata).serial : undefined;
+}
+
+function labelsOf(key: string): string[] {
+  return key === '.' ? [] : parseName(key, null);
+}
+
+/**
+ * Duplicates are merged silently by BIND; we warn. TTLs of one RRset: within a run of lines with
+ * the same owner BIND keeps the first TTL ("TTL set to prior TTL"); when the RRset comes back
+ * later in the file, the later run's TTL replaces the earlier one. We do the same, with warnings.
+ */
+function mergeRRsets(all: ResourceRecord[], inZone: ResourceRecord[], report: Report): ResourceRecord[] {
+  const blockOf = new Map<ResourceRecord, number>();
+  let block = 0;
+  all.forEach((rr, i) => {
+    const prev = all[i - 1];
+    if (prev && (prev.owner !== rr.owner || prev.file !== rr.file)) block++;
+    blockOf.set(rr, block);
+  });
+  const sets = new Map<string, { ttl: number; block: number; keys: Set<string>; first: ResourceRecord }>();
+  const kept: ResourceRecord[] = [];
+  for (const rr of inZone) {
+    const id = `${rr.owner} ${rr.type}`;
+    const set = sets.get(id);
+    const key = canonicalRdataKey(rr.type, rr.rdata);
+    if (!set) {
+      sets.set(id, { ttl: rr.ttlSeconds, block: blockOf.get(rr)!, keys: new Set([key]), first: rr });
+      kept.push(rr);
+      continue;
+    }
+    if (rr.ttlSeconds !== set.ttl) {
+      const sameRun = set.block === blockOf.get(rr);
+      report(rr, 'warning', 'ttl-mismatch', `${rr.owner} ${typeName(rr.type)}: TTL ${rr.ttlSeconds} differs from the RRset's TTL ${set.ttl} (line ${set.first.line}); ` +
+        (sameRun ? `using ${set.ttl} for the whole RRset as BIND does` : `BIND uses the later TTL ${rr.ttlSeconds} for the whole RRset`));
+      if (!sameRun) set.ttl = rr.ttlSeconds;
+    }
+    set.block = blockOf.get(rr)!;
+    if (set.keys.has(key)) {
+      report(rr, 'warning', 'duplicate-record', `${rr.owner} ${typeName(rr.type)}: duplicate of a record on line ${set.first.line}; ignored`);
+      continue;
+    }
+    set.keys.add(key);
+    kept.push(rr);
+  }
+  return kept.map((rr) => ({ ...rr, ttlSeconds: sets.get(`${rr.owner} ${rr.type}`)!.ttl }));
+}
+
+/** RFC 1035 §5.2: exactly one SOA, at the top of the zone; RFC 1034 §4.2.1: NS records there too. */
+function checkApex(z: ZoneIndex, where: Pick<ResourceRecord, 'file' | 'line'>, report: Report): void {
+  const apex = z.nodes.get(z.apex);
+  if (!apex?.has(RRType.SOA)) report(where, 'error', 'no-soa', `zone ${z.apex} has no SOA record at its apex`);
+  if (!apex?.has(RRType.NS)) report(apex?.get(RRType.SOA)?.[0] ?? where, 'error', 'no-ns', `zone ${z.apex} has no NS records at its apex`);
+}
+
+function checkNode(owner: string, node: Map<number, ResourceRecord[]>, origin: string, report: Report): void {
+  const first = (type: number): ResourceRecord => node.get(type)![0]!;
+  if (node.has(RRType.SOA) && owner !== origin) {
+    report(first(RRType.SOA), 'error', 'soa-not-at-apex', `SOA record not at top of zone (${owner}; the zone is ${origin})`);
+  }
+  if (node.has(RRType.DS) && owner === origin) {
+    report(first(RRType.DS), 'error', 'ds-at-apex', `DS record at top of zone (${owner}); DS belongs in the parent zone (RFC 4034 §5)`);
+  }
+  if (node.has(RRType.NS) && owner.startsWith('*.')) {
+    report(first(RRType.NS), 'error', 'wildcard-ns', `NS records may not be owned by a wildcard name (${owner}, RFC 4592 §4.2)`);
+  }
+  for (const [type, set] of node) {
+    if (SINGLETON_TYPES.has(type) && set.length > 1) {
+      report(set[1]!, 'error', 'multiple-singleton', `${owner} has ${set.length} different ${typeName(type)} records; only one is allowed (RFC 2181 §10.1)`);
+    }
+  }
+  const others = [...node.keys()].filter((t) => t !== RRType.CNAME && !CNAME_COMPANIONS.has(t));
+  if (node.has(RRType.CNAME) && others.length > 0) {
+    report(first(RRType.CNAME), 'error', 'cname-and-other-data', `${owner} has a CNAME and other data (${others.map(typeName).join(', ')}); a CNAME must be alone (RFC 1034 §3.6.2)`);
+  }
+}
+
+/** BIND zone_check_ns: every in-zone target of the apex NS RRset must resolve to A or AAAA. */
+function checkApexNsTargets(z: ZoneIndex, report: Report): void {
+  for (const ns of z.nodes.get(z.apex)?.get(RRType.NS) ?? []) {
+    const target = readUncompressedName(ns.rdata, 0).labels;
+    const key = labelsToKey(target);
+    if (!isSubdomain(key, z.apex)) continue;
+    const r = findAddress(z, target);
+    if (r.kind === 'found' || r.kind === 'delegation') continue;
+    const why = r.kind === 'cname' ? 'is a CNAME (illegal, RFC 2181 §10.3)'
+      : r.kind === 'dname' ? `is below the DNAME at ${r.at} (illegal)`
+      : 'has no address records (A or AAAA) in the zone';
+    report(ns, 'error', 'ns-target', `NS '${key}' ${why}`);
+  }
+}

@@ -1,0 +1,166 @@
+// Holds the zones being served and replaces them atomically on reload (SIGHUP, file change).
+// Policy (CoreDNS reload.go): a broken file never replaces the good version of its zone;
+// the error is logged once with file:line, counted, and shown in /status.
+import { readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import type { DnsMetrics } from './metrics.js';
+import { loadZoneFile } from './zone-check.js';
+import type { ZoneProblem } from './zone-parser.js';
+import { buildZone, ZoneSet, type Zone } from './zone.js';
+
+export interface ZoneStatus {
+  origin: string;
+  file: string;
+  serial: number | null;
+  records: number;
+  loadedAt: string | null;
+  lastResult: 'ok' | 'error';
+  lastError: string | null;
+  lastAttemptAt: string;
+}
+
+interface Logger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface LoadReport {
+  changed: string[];
+  failed: { file: string; problems: ZoneProblem[] }[];
+}
+
+export function formatProblem(p: ZoneProblem): string {
+  return `${p.file}:${p.line}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}`;
+}
+
+/** Lists the zone files of a source: every *.zone in a folder, or the given files. */
+export function zoneFiles(source: string | string[]): string[] {
+  if (Array.isArray(source)) return source;
+  if (statSync(source).isDirectory()) {
+    return readdirSync(source).filter((f) => f.endsWith('.zone')).sort().map((f) => path.join(source, f));
+  }
+  return [source];
+}
+
+/** Loads one file into a Zone, or returns its problems. */
+export function loadZone(file: string): { zone?: Zone; problems: ZoneProblem[] } {
+  const parsed = loadZoneFile(file, {});
+  const problems = [...parsed.problems];
+  if (problems.some((p) => p.severity === 'error')) return { problems };
+  return { zone: buildZone(parsed.origin, parsed.records), problems };
+}
+
+export class ZoneStore {
+  private set = new ZoneSet(new Map());
+  /** File -> zone currently served from it. */
+  private readonly byFile = new Map<string, Zone>();
+  private readonly statuses = new Map<string, ZoneStatus>();
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly source: string | string[], private readonly log: Logger, private readonly metrics: DnsMetrics) {}
+
+  /** The zones being served; callers must not hold it across reloads. */
+  current(): ZoneSet {
+    return this.set;
+  }
+
+  status(): ZoneStatus[] {
+    return [...this.statuses.values()];
+  }
+
+  /** (Re)loads every file; returns what changed and what failed. Never throws for bad zone data. */
+  load(reason: string): LoadReport {
+    const report: LoadReport = { changed: [], failed: [] };
+    const files = zoneFiles(this.source);
+    const now = new Date().toISOString();
+    for (const file of files) {
+      const { zone, problems } = loadZone(file);
+      const old = this.byFile.get(file);
+      for (const p of problems.filter((x) => x.severity === 'warning')) this.log.warn({ file: p.file, line: p.line, code: p.code }, formatProblem(p));
+      if (!zone) {
+        const errors = problems.filter((p) => p.severity === 'error');
+        report.failed.push({ file, problems: errors });
+        this.metrics.reloads.inc({ zone: old?.origin ?? path.basename(file), result: 'error' });
+        const st = this.statuses.get(file);
+        this.statuses.set(file, {
+          origin: old?.origin ?? st?.origin ?? path.basename(file).replace(/\.zone$/, '.'), file, serial: old?.serial ?? null,
+          records: old?.recordCount ?? 0, loadedAt: st?.loadedAt ?? null, lastResult: 'error',
+          lastError: errors.slice(0, 5).map(formatProblem).join('; '), lastAttemptAt: now,
+        });
+        this.log.error({ file, reason, errors: errors.length, first: formatProblem(errors[0]!) }, old ? 'zone reload failed, still serving the previous version' : 'zone load failed');
+        continue;
+      }
+      if (old && old.serial === zone.serial && sameRecords(old, zone)) {
+        this.statuses.get(file)!.lastAttemptAt = now;
+        continue;
+      }
+      if (old && !serialGrew(old.serial, zone.serial)) {
+        this.log.warn({ zone: zone.origin, file, old: old.serial, new: zone.serial }, 'zone changed but its SOA serial did not grow; secondaries will not pick it up');
+      }
+      this.byFile.set(file, zone);
+      report.changed.push(zone.origin);
+      this.metrics.reloads.inc({ zone: zone.origin, result: 'ok' });
+      this.metrics.zoneSerial.set({ zone: zone.origin }, zone.serial);
+      this.metrics.zoneRecords.set({ zone: zone.origin }, zone.recordCount);
+      this.statuses.set(file, { origin: zone.origin, file, serial: zone.serial, records: zone.recordCount, loadedAt: now, lastResult: 'ok', lastError: null, lastAttemptAt: now });
+      this.log.info({ zone: zone.origin, serial: zone.serial, records: zone.recordCount, reason }, old ? 'zone reloaded' : 'zone loaded');
+    }
+    for (const file of [...this.byFile.keys()]) {
+      if (!files.includes(file)) {
+        this.log.info({ zone: this.byFile.get(file)!.origin, file }, 'zone file removed, no longer served');
+        this.byFile.delete(file);
+        this.statuses.delete(file);
+        report.changed.push(file);
+      }
+    }
+    if (report.changed.length) this.swap();
+    return report;
+  }
+
+  /** Builds the new set and swaps it in one assignment: a query sees the old set or the new one, never a mix. */
+  private swap(): void {
+    const zones = new Map<string, Zone>();
+    for (const [file, z] of this.byFile) {
+      if (zones.has(z.origin)) this.log.warn({ zone: z.origin, file }, 'zone defined by more than one file; the last one wins');
+      zones.set(z.origin, z);
+    }
+    this.set = new ZoneSet(zones);
+  }
+
+  /** Reloads when files in the source change (debounced), e.g. after `git pull`. */
+  watch(debounceMs = 300): void {
+    const dirs = new Set(zoneFiles(this.source).map((f) => path.dirname(f)));
+    if (!Array.isArray(this.source)) dirs.add(statSync(this.source).isDirectory() ? this.source : path.dirname(this.source));
+    const watchers: FSWatcher[] = [];
+    for (const dir of dirs) {
+      const w = watch(dir, { persistent: false }, () => {
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => this.load('file change'), debounceMs);
+      });
+      w.on('error', (err) => this.log.warn({ err, dir }, 'zone folder watch failed; reload with SIGHUP'));
+      watchers.push(w);
+    }
+    this.watcher = { close: () => watchers.forEach((w) => w.close()) } as FSWatcher;
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.watcher?.close();
+  }
+}
+
+/** RFC 1982 serial arithmetic: is `b` greater than `a`? */
+export function serialGrew(a: number, b: number): boolean {
+  return a !== b && ((b - a) >>> 0) < 0x80000000;
+}
+
+function sameRecords(a: Zone, b: Zone): boolean {
+  if (a.records.length !== b.records.length) return false;
+  for (let i = 0; i < a.records.length; i++) {
+    const x = a.records[i]!, y = b.records[i]!;
+    if (x.owner !== y.owner || x.type !== y.type || x.ttlSeconds !== y.ttlSeconds || !x.rdata.equals(y.rdata)) return false;
+  }
+  return true;
+}

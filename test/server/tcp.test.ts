@@ -1,0 +1,106 @@
+// DNS over TCP per RFC 7766: pipelined queries on one connection, idle timeout, a connection
+// cap, and clients that stall (half a length prefix, never reading) cannot stop others.
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { AddressList } from '../../server/axfr.js';
+import { startDnsServer, type DnsServer } from '../../server/dns-server.js';
+import { dnsMetrics, Registry } from '../../server/metrics.js';
+import { parseZoneText } from '../../server/zone-parser.js';
+import { buildZone, ZoneSet } from '../../server/zone.js';
+import { encodeMessage, parseMessage, query } from '../helpers/roamdns.js';
+
+const ZONE = `$ORIGIN example.org.\n$TTL 60\n@ SOA ns1 h 1 1 1 1 1\n@ NS ns1\nns1 A 198.51.100.53\nwww A 198.51.100.1\n`;
+const metrics = dnsMetrics(new Registry());
+const silent = { warn() {}, info() {} };
+let server: DnsServer;
+let port: number;
+
+beforeAll(async () => {
+  const p = parseZoneText(ZONE, { file: 'example.org.zone', origin: 'example.org.' });
+  const set = new ZoneSet(new Map([['example.org.', buildZone('example.org.', p.records)]]));
+  server = await startDnsServer({ zones: () => set, metrics }, {
+    listen: [{ host: '127.0.0.1', port: 0 }], transferAllow: new AddressList(['127.0.0.1/32']),
+    tcpIdleTimeoutMs: 500, tcpMaxConnections: 20, log: silent,
+  });
+  port = server.addresses[0]!.port;
+});
+afterAll(() => server.close());
+
+const framed = (id: number, name = 'www.example.org.') => {
+  const m = encodeMessage({ id, questions: [{ name, type: 'A' }] });
+  const l = Buffer.alloc(2);
+  l.writeUInt16BE(m.length);
+  return Buffer.concat([l, m]);
+};
+
+function connect(): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Reads `n` framed messages from a socket. */
+function readMessages(s: net.Socket, n: number, timeoutMs = 3000): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    let buf = Buffer.alloc(0);
+    const out: Buffer[] = [];
+    const timer = setTimeout(() => reject(new Error(`got ${out.length}/${n} messages`)), timeoutMs);
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        out.push(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+      }
+      if (out.length >= n) { clearTimeout(timer); resolve(out); }
+    });
+  });
+}
+
+describe('DNS over TCP', () => {
+  test('pipelined queries on one connection all get answers, matched by ID', async () => {
+    const s = await connect();
+    const reading = readMessages(s, 50);
+    s.write(Buffer.concat(Array.from({ length: 50 }, (_, i) => framed(1000 + i))));
+    const ids = (await reading).map((m) => parseMessage(m).id).sort((a, b) => a - b);
+    expect(ids).toEqual(Array.from({ length: 50 }, (_, i) => 1000 + i));
+    s.destroy();
+  });
+
+  test('a message split at every byte still gets its answer', async () => {
+    const s = await connect();
+    const reading = readMessages(s, 1);
+    for (const b of framed(77)) { s.write(Buffer.from([b])); await new Promise((r) => setImmediate(r)); }
+    expect(parseMessage((await reading)[0]!).id).toBe(77);
+    s.destroy();
+  });
+
+  test('an idle connection is closed after tcp_idle_timeout', async () => {
+    const s = await connect();
+    const t0 = Date.now();
+    await new Promise((r) => s.once('close', r));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
+    expect(metrics.tcpRejected.get({ reason: 'idle-timeout' })).toBeGreaterThan(0);
+  });
+
+  test('stalled clients (half a length prefix) do not stop others being answered', async () => {
+    const stalled = await Promise.all(Array.from({ length: 10 }, () => connect()));
+    for (const s of stalled) s.write(Buffer.from([0]));
+    const r = await query(port, 'www.example.org.', 'A', { transport: 'tcp' });
+    expect(r.answer.map((a) => a.rdata)).toEqual(['198.51.100.1']);
+    const u = await query(port, 'www.example.org.', 'A');
+    expect(u.rcodeName).toBe('NOERROR');
+    for (const s of stalled) s.destroy();
+  });
+
+  test('connections over the cap are closed at once and counted; the server keeps answering', async () => {
+    const held = await Promise.all(Array.from({ length: 20 }, () => connect()));
+    const extra = await connect();
+    await new Promise((r) => extra.once('close', r));
+    expect(metrics.tcpRejected.get({ reason: 'too-many-connections' })).toBeGreaterThan(0);
+    expect((await query(port, 'www.example.org.', 'A')).rcodeName).toBe('NOERROR');
+    for (const s of held) s.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await query(port, 'www.example.org.', 'A', { transport: 'tcp' })).rcodeName).toBe('NOERROR');
+  });
+});
