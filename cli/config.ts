@@ -1,6 +1,7 @@
 // Loads and validates roamdns.yaml: every problem reported as `file:line: key: message`,
 // unknown keys rejected, defaults filled in. YAML keys are the option names used in code.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { AddressList } from '../server/axfr.js';
@@ -19,7 +20,48 @@ export interface RoamdnsConfig {
     tcp_max_connections: number;
   };
   status: { listen: string };
+  /** Health-managed names: name -> how its VIPs are checked and answered. */
+  pools: Record<string, PoolConfig>;
+  cluster?: ClusterConfig;
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error'; format: 'auto' | 'json' | 'pretty' };
+}
+
+export interface CheckConfig {
+  http?: {
+    scheme: 'http' | 'https'; method: string; port?: number; path: string; host?: string;
+    expect_status: (number | string)[]; body_contains?: string; tls_verify: boolean; ca_file?: string;
+  };
+  tcp?: { port: number };
+  interval: number;
+  timeout: number;
+  rise: number;
+  fall: number;
+  jitter?: number;
+}
+
+export interface PoolConfig {
+  check: CheckConfig;
+  when_all_down: 'all' | 'none';
+  degraded_ttl: number;
+  max_answers: number;
+}
+
+export interface ClusterConfig {
+  listen: string;
+  nodes: Record<string, { address: string; port?: number; weight?: number; status_url?: string }>;
+  secret_file: string;
+  heartbeat?: number;
+  dead_after?: number;
+  mature?: number;
+  vips_from: string[];
+  vip_prefix: { ipv4: number; ipv6: number };
+  interface: string;
+  prefer: Record<string, string>;
+  service_check?: { http?: string; tcp?: string; interval: number; timeout: number; rise: number; fall: number };
+  notify?: string;
+  notify_timeout: number;
+  announce: { count: number; interval: number };
+  status_listen: string;
 }
 
 /** Runs `fn` and turns a thrown message into a validation message. */
@@ -34,6 +76,94 @@ function messageOf(fn: () => unknown): string | undefined {
 
 const hostPort: Spec = { kind: 'string', validate: (v) => messageOf(() => parseListen(v)) };
 const cidr: Spec = { kind: 'string', validate: (v) => messageOf(() => new AddressList([v])) };
+
+const durationSpec = (minMs: number, maxMs: number): Spec => ({ kind: 'duration', minMs, maxMs });
+const int = (min: number, max: number): Spec => ({ kind: 'int', min, max });
+const str: Spec = { kind: 'string' };
+const ipAddress: Spec = { kind: 'string', validate: (v) => (isIP(v) ? undefined : `'${v}' is not an IP address`) };
+
+function poolSpec(): Spec {
+  const http: Spec = {
+    kind: 'object',
+    fields: {
+      scheme: { spec: { kind: 'enum', values: ['http', 'https'] }, default: 'http' },
+      method: { spec: { kind: 'enum', values: ['GET', 'HEAD', 'POST', 'OPTIONS'] }, default: 'GET' },
+      port: { spec: int(1, 65535) },
+      path: { spec: { kind: 'string', pattern: /^\//, hint: 'a path starting with /' }, default: '/' },
+      host: { spec: str },
+      expect_status: { spec: { kind: 'list', of: { kind: 'string', pattern: /^([1-5]\d\d(-[1-5]\d\d)?|[1-5]xx)$/, hint: 'a status code, a range 200-299 or a class 2xx' }, minItems: 1 }, default: ['200-399'] },
+      body_contains: { spec: str },
+      tls_verify: { spec: { kind: 'bool' }, default: true },
+      ca_file: { spec: str },
+    },
+  };
+  const check: Spec = {
+    kind: 'object',
+    fields: {
+      http: { spec: http, optional: true },
+      tcp: { spec: { kind: 'object', fields: { port: { spec: int(1, 65535), required: true } } }, optional: true },
+      interval: { spec: durationSpec(100, 3_600_000), default: 1000 },
+      timeout: { spec: durationSpec(10, 60_000), default: 500 },
+      rise: { spec: int(1, 100), default: 2 },
+      fall: { spec: int(1, 100), default: 3 },
+      jitter: { spec: durationSpec(0, 60_000) },
+    },
+  };
+  return {
+    kind: 'object',
+    fields: {
+      check: { spec: check, required: true },
+      when_all_down: { spec: { kind: 'enum', values: ['all', 'none'] }, default: 'all' },
+      degraded_ttl: { spec: int(0, 2_147_483_647), default: 10 },
+      max_answers: { spec: int(1, 64), default: 8 },
+    },
+  };
+}
+
+function clusterSpec(): Spec {
+  const node: Spec = {
+    kind: 'object',
+    fields: {
+      address: { spec: ipAddress, required: true },
+      port: { spec: int(1, 65535) },
+      weight: { spec: int(1, 1000) },
+      status_url: { spec: { kind: 'string', pattern: /^https?:\/\//, hint: 'an http:// or https:// URL' } },
+    },
+  };
+  return {
+    kind: 'object',
+    fields: {
+      listen: { spec: hostPort, default: '0.0.0.0:7946' },
+      nodes: { spec: { kind: 'map', of: node, keyHint: 'node name: { address }' }, required: true },
+      secret_file: { spec: str, required: true },
+      heartbeat: { spec: durationSpec(10, 10_000) },
+      dead_after: { spec: durationSpec(30, 60_000) },
+      mature: { spec: durationSpec(0, 600_000) },
+      vips_from: { spec: { kind: 'list', of: str, minItems: 1 }, required: true },
+      vip_prefix: { spec: { kind: 'object', fields: { ipv4: { spec: int(1, 32), default: 32 }, ipv6: { spec: int(1, 128), default: 128 } } } },
+      interface: { spec: { kind: 'string', pattern: /^[A-Za-z0-9_.@-]{1,15}$/, hint: 'a Linux interface name' }, default: 'eth0' },
+      prefer: { spec: { kind: 'map', of: str, keyHint: 'VIP: node name' }, default: {} },
+      service_check: {
+        optional: true,
+        spec: {
+          kind: 'object',
+          fields: {
+            http: { spec: { kind: 'string', pattern: /^https?:\/\//, hint: 'an http:// or https:// URL' } },
+            tcp: { spec: hostPort },
+            interval: { spec: durationSpec(50, 600_000), default: 1000 },
+            timeout: { spec: durationSpec(10, 60_000), default: 500 },
+            rise: { spec: int(1, 100), default: 2 },
+            fall: { spec: int(1, 100), default: 3 },
+          },
+        },
+      },
+      notify: { spec: str },
+      notify_timeout: { spec: durationSpec(100, 600_000), default: 5000 },
+      announce: { spec: { kind: 'object', fields: { count: { spec: int(0, 100), default: 3 }, interval: { spec: durationSpec(10, 10_000), default: 200 } } } },
+      status_listen: { spec: hostPort, default: '127.0.0.1:8054' },
+    },
+  };
+}
 
 export const configSpec: Spec = {
   kind: 'object',
@@ -53,6 +183,8 @@ export const configSpec: Spec = {
     status: {
       spec: { kind: 'object', fields: { listen: { spec: hostPort, default: '127.0.0.1:8053' } } },
     },
+    pools: { spec: { kind: 'map', keyHint: 'name: { check, when_all_down, degraded_ttl, max_answers }', of: poolSpec() }, default: {} },
+    cluster: { spec: clusterSpec(), optional: true },
     log: {
       spec: {
         kind: 'object',

@@ -17,6 +17,8 @@ export interface Field {
   spec: Spec;
   default?: unknown;
   required?: boolean;
+  /** An absent section stays absent (no defaults filled in), e.g. `cluster`. */
+  optional?: boolean;
 }
 
 export interface ConfigProblem {
@@ -131,7 +133,7 @@ export class SchemaChecker {
       const sub = path ? `${path}.${key}` : key;
       if (field.required) this.fail(sub, node, `missing required key '${sub}'`);
       else if (field.default !== undefined) out[key] = structuredClone(field.default);
-      else if (field.spec.kind === 'object') out[key] = this.object(undefined, field.spec.fields, sub);
+      else if (field.spec.kind === 'object' && !field.optional) out[key] = this.object(undefined, field.spec.fields, sub);
     }
     return out;
   }

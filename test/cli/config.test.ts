@@ -62,3 +62,23 @@ describe('parseDuration', () => {
   ])('%s = %d ms', (text, ms) => expect(parseDuration(text)).toBe(ms));
   test.each(['', '5', 's', '1x', '1s ', '-1s'])('%j is not a duration', (text) => expect(parseDuration(text)).toBeUndefined());
 });
+
+describe('pools and cluster sections', () => {
+  const cluster = 'cluster:\n  nodes:\n    www1: { address: 198.51.100.2 }\n    www2: { address: 198.51.100.3 }\n  secret_file: /etc/roamdns/cluster.key\n  vips_from: [www.example.com]\n';
+  test('defaults are filled in', () => {
+    const cfg = parseConfig(`pools:\n  www.example.com:\n    check: { http: { port: 80, path: /healthz } }\n${cluster}`, 'x.yaml');
+    expect(cfg.pools['www.example.com']).toMatchObject({ when_all_down: 'all', degraded_ttl: 10, max_answers: 8, check: { interval: 1000, timeout: 500, rise: 2, fall: 3, http: { path: '/healthz', tls_verify: true } } });
+    expect(cfg.cluster).toMatchObject({ listen: '0.0.0.0:7946', interface: 'eth0', vip_prefix: { ipv4: 32, ipv6: 128 }, announce: { count: 3, interval: 200 }, status_listen: '127.0.0.1:8054' });
+    expect(cfg.cluster?.service_check).toBeUndefined();
+  });
+  test('no cluster section means no cluster', () => {
+    expect(parseConfig('', 'x.yaml').cluster).toBeUndefined();
+    expect(parseConfig('', 'x.yaml').pools).toEqual({});
+  });
+  test.each([
+    ['cluster without nodes', 'cluster:\n  secret_file: k\n  vips_from: [a]\n', /roamdns\.yaml:2: missing required key 'cluster\.nodes'/],
+    ['bad node address', cluster.replace('198.51.100.3', 'www2.local'), /roamdns\.yaml:4: cluster\.nodes\.www2\.address: 'www2\.local' is not an IP address/],
+    ['pool without a check', 'pools:\n  www.example.com:\n    degraded_ttl: 5\n', /roamdns\.yaml:3: missing required key 'pools\.www\.example\.com\.check'/],
+    ['bad status class', 'pools:\n  w:\n    check: { http: { expect_status: [20x] } }\n', /roamdns\.yaml:3: pools\.w\.check\.http\.expect_status\[0\]: '20x' is not a status code/],
+  ])('%s', (_l, text, expected) => expect(problems(text)[0]).toMatch(expected));
+});
