@@ -6,7 +6,7 @@ import { RRType, readUncompressedName, soaFields, typeName, type ResourceRecord 
 import { CNAME_COMPANIONS, SINGLETON_TYPES } from './rr-mnemonics.js';
 import { canonicalRdataKey } from './rdata-wire.js';
 import { type ParseOptions, type ParsedZone, parseZoneFile } from './zone-parser.js';
-import { MAX_PROBLEMS, type ZoneProblem } from './zone-state.js';
+import { ProblemList, type ZoneProblem } from './zone-state.js';
 import { type ZoneIndex, buildIndex, findAddress } from './zone-index.js';
 import { targetWarnings } from './zone-check-targets.js';
 
@@ -14,10 +14,8 @@ type Report = (rr: Pick<ResourceRecord, 'file' | 'line'>, severity: ZoneProblem[
 
 /** Validates a parsed zone; returns its in-zone records (duplicates merged) and all problems. */
 export function checkZone(parsed: ParsedZone): ParsedZone {
-  const problems = [...parsed.problems];
-  const report: Report = (rr, severity, code, message) => {
-    if (problems.length < MAX_PROBLEMS) problems.push({ file: rr.file ?? '', line: rr.line ?? 0, severity, code, message });
-  };
+  const problems = new ProblemList(parsed.problems);
+  const report: Report = (rr, severity, code, message) => problems.add({ file: rr.file ?? '', line: rr.line ?? 0, severity, code, message });
   const origin = parsed.origin;
   const inZone = parsed.records.filter((rr) => {
     if (isSubdomain(rr.owner, origin)) return true;
@@ -31,7 +29,7 @@ export function checkZone(parsed: ParsedZone): ParsedZone {
   for (const [owner, node] of z.nodes) checkNode(owner, node, origin, report);
   checkApexNsTargets(z, report);
   targetWarnings(z, report);
-  return { origin, records, problems };
+  return { origin, records, problems: problems.list };
 }
 
 /** Parses and checks one zone file. The zone is usable iff no problem has severity 'error'. */
@@ -60,13 +58,7 @@ function labelsOf(key: string): string[] {
  * later in the file, the later run's TTL replaces the earlier one. We do the same, with warnings.
  */
 function mergeRRsets(all: ResourceRecord[], inZone: ResourceRecord[], report: Report): ResourceRecord[] {
-  const blockOf = new Map<ResourceRecord, number>();
-  let block = 0;
-  all.forEach((rr, i) => {
-    const prev = all[i - 1];
-    if (prev && (prev.owner !== rr.owner || prev.file !== rr.file)) block++;
-    blockOf.set(rr, block);
-  });
+  const blockOf = loadBlocks(all);
   const sets = new Map<string, { ttl: number; block: number; keys: Set<string>; first: ResourceRecord }>();
   const kept: ResourceRecord[] = [];
   for (const rr of inZone) {
@@ -93,6 +85,32 @@ function mergeRRsets(all: ResourceRecord[], inZone: ResourceRecord[], report: Re
     kept.push(rr);
   }
   return kept.map((rr) => ({ ...rr, ttlSeconds: sets.get(`${rr.owner} ${rr.type}`)!.ttl }));
+}
+
+/**
+ * BIND's loader batches consecutive lines of one owner (one file) and commits them together;
+ * lines for a name that the batch's NS records point at are glue and do not end the batch
+ * (master.c is_glue). Returns the batch number of each record.
+ */
+function loadBlocks(all: ResourceRecord[]): Map<ResourceRecord, number> {
+  const blockOf = new Map<ResourceRecord, number>();
+  let block = 0;
+  let cur: { owner: string; file?: string; id: number; nsTargets: Set<string> } | undefined;
+  let glue: { owner: string; file?: string; id: number } | undefined;
+  for (const rr of all) {
+    if (glue && (glue.owner !== rr.owner || glue.file !== rr.file)) glue = undefined;
+    if (!glue && cur && cur.file === rr.file && cur.owner !== rr.owner && cur.nsTargets.has(rr.owner)) {
+      glue = { owner: rr.owner, file: rr.file, id: ++block };
+    }
+    if (glue) {
+      blockOf.set(rr, glue.id);
+      continue;
+    }
+    if (!cur || cur.owner !== rr.owner || cur.file !== rr.file) cur = { owner: rr.owner, file: rr.file, id: ++block, nsTargets: new Set() };
+    if (rr.type === RRType.NS) cur.nsTargets.add(labelsToKey(readUncompressedName(rr.rdata, 0).labels));
+    blockOf.set(rr, cur.id);
+  }
+  return blockOf;
 }
 
 /** RFC 1035 §5.2: exactly one SOA, at the top of the zone; RFC 1034 §4.2.1: NS records there too. */

@@ -7,6 +7,7 @@ import { type FileContext, type ParseState, nameOrReport } from './zone-state.js
 import { expandTemplate, generateCount, parseGenerateRange } from './zone-generate.js';
 
 export const MAX_INCLUDE_DEPTH = 16;
+/** Most records all $GENERATE lines of one zone may make together. */
 export const MAX_GENERATE_RECORDS = 65536;
 
 /** Lexes and parses one file's text into `st` (the top file and each $INCLUDEd one). */
@@ -114,8 +115,9 @@ function generateDirective(st: ParseState, ctx: FileContext, line: number, args:
     st.report(ctx.file, line, 'error', 'bad-directive', `$GENERATE range '${args[0]!.text}' is not start-stop[/step] with 0 <= start <= stop`);
     return;
   }
-  if (generateCount(range) > MAX_GENERATE_RECORDS) {
-    st.report(ctx.file, line, 'error', 'bad-directive', `$GENERATE range '${args[0]!.text}' makes over ${MAX_GENERATE_RECORDS} records`);
+  st.generated += generateCount(range);
+  if (st.generated > MAX_GENERATE_RECORDS) {
+    st.report(ctx.file, line, 'error', 'bad-directive', `$GENERATE range '${args[0]!.text}' takes the zone over ${MAX_GENERATE_RECORDS} generated records`);
     return;
   }
   const head = readHead(st, ctx, args, 2, line);
@@ -142,10 +144,10 @@ function generateOne(st: ParseState, ctx: FileContext, line: number, head: NonNu
     if (lexed.issues[0]) st.report(ctx.file, line, 'error', 'bad-directive', `$GENERATE rhs '${data.text}': ${lexed.issues[0].message}`);
     return false;
   }
-  const before = st.problems.length;
+  const before = st.problems.list.length;
   const tokens = (lexed.entries[0]?.tokens ?? []).map((t) => ({ ...t, line }));
   addRecord(st, ctx, ownerLabels, head, tokens, line);
-  return !st.problems.slice(before).some((p) => p.severity === 'error');
+  return !st.problems.list.slice(before).some((p) => p.severity === 'error');
 }
 
 /** BIND's lexer turns `\"` inside a quoted string into `"`; do the same before re-lexing a quoted rhs. */

@@ -10,6 +10,7 @@ import { parseFileText } from './zone-directives.js';
 import { ParseState, type ZoneProblem } from './zone-state.js';
 
 export type { ZoneProblem } from './zone-state.js';
+export { MAX_PROBLEMS } from './zone-state.js';
 
 export interface ParsedZone {
   /** Canonical origin key, e.g. 'example.com.' */
@@ -70,7 +71,7 @@ export function parseZoneText(text: string, opts: ParseTextOptions): ParsedZone 
     // A bug must not take the server down: report it as a problem of this file.
     st.report(opts.file, 0, 'error', 'internal-error', `zone parser failed: ${(e as Error).message}`);
   }
-  return { origin: origin ?? '.', records: st.records, problems: st.problems };
+  return { origin: origin ?? '.', records: st.records, problems: st.problems.list };
 }
 
 /** Reads and parses a zone file; the origin comes from opts, the file name, or its first $ORIGIN. */

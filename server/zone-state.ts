@@ -15,33 +15,67 @@ export interface ZoneProblem {
   message: string;
 }
 
-/** Parsing stops after this many problems, so a garbage file cannot flood the output. */
+/** Parsing stops after this many errors; beyond this many warnings, further ones are dropped. */
 export const MAX_PROBLEMS = 100;
+
+/** Problems of one zone, bounded so that a garbage file cannot flood the output or the memory. */
+export class ProblemList {
+  readonly list: ZoneProblem[];
+  private errors = 0;
+  private warnings = 0;
+
+  constructor(existing: readonly ZoneProblem[] = []) {
+    this.list = [...existing];
+    for (const p of existing) {
+      if (p.severity === 'error') this.errors++;
+      else this.warnings++;
+    }
+  }
+
+  /** True once MAX_PROBLEMS errors are in: the parser stops there. */
+  get full(): boolean {
+    return this.errors >= MAX_PROBLEMS;
+  }
+
+  add(p: ZoneProblem): void {
+    const message = printable(p.message);
+    if (p.severity === 'error') {
+      if (this.full) return;
+      this.list.push({ ...p, message });
+      if (++this.errors === MAX_PROBLEMS) {
+        this.list.push({ ...p, code: 'too-many-problems', message: `stopped after ${MAX_PROBLEMS} errors` });
+      }
+    } else if (this.warnings < MAX_PROBLEMS) {
+      this.list.push({ ...p, message });
+      if (++this.warnings === MAX_PROBLEMS) {
+        this.list.push({ ...p, code: 'too-many-warnings', message: `further warnings are not shown (over ${MAX_PROBLEMS})` });
+      }
+    }
+  }
+}
 
 /** Per-zone parse state shared across $INCLUDEd files (BIND's dns_loadctx). */
 export class ParseState {
   readonly records: ResourceRecord[] = [];
-  readonly problems: ZoneProblem[] = [];
+  readonly problems = new ProblemList();
   /** $TTL (or the SOA MINIMUM fallback): the TTL of records that give none. */
   defaultTtl: number | undefined;
   /** Last TTL used: RFC 1035 §5.1 semantics when there is no $TTL. */
   lastTtl: number | undefined;
   warnedRfc1035 = false;
+  /** Records made by $GENERATE so far (bounded per zone, so a hostile file cannot exhaust memory). */
+  generated = 0;
   /** Absolute paths of the files being read, outermost first (include loop detection). */
   readonly includeStack: string[] = [];
 
   constructor(readonly readFile: (path: string) => string) {}
 
   get full(): boolean {
-    return this.problems.length >= MAX_PROBLEMS;
+    return this.problems.full;
   }
 
   report(file: string, line: number, severity: ZoneProblem['severity'], code: string, message: string): void {
-    if (this.full) return;
-    this.problems.push({ file, line, severity, code, message: printable(message) });
-    if (this.full) {
-      this.problems.push({ file, line, severity: 'error', code: 'too-many-problems', message: `stopped after ${MAX_PROBLEMS} problems` });
-    }
+    this.problems.add({ file, line, severity, code, message });
   }
 }
 
