@@ -6,12 +6,15 @@ import { renderError, renderResponse, renderSections, type Transport } from './r
 import { RRClass, RRType } from './rr.js';
 import { parseQuery, Rcode, type Query } from './wire.js';
 import type { ZoneSet } from './zone.js';
+import type { AnswerOverlay } from './pool-overlay.js';
 
 const rcodeNames: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 6: 'YXDOMAIN', 9: 'NOTAUTH', 16: 'BADVERS' };
 
 export interface HandlerContext {
   /** The zones being served right now (swapped atomically on reload). */
   zones(): ZoneSet;
+  /** Health-aware answers for pool names (rebuilt off the hot path when health or zones change). */
+  overlay?(): AnswerOverlay;
   metrics: DnsMetrics;
 }
 
@@ -85,7 +88,7 @@ function answer(ctx: HandlerContext, q: Query, transport: Transport): HandlerOut
     case RRType.MAILB:
       return err(q.qtype === RRType.OPT ? Rcode.FORMERR : Rcode.NOTIMP);
   }
-  const result = lookup(ctx.zones(), q.qkey, q.qlabels, q.qtype);
+  const result = lookup(ctx.zones(), q.qkey, q.qlabels, q.qtype, ctx.overlay?.());
   const bytes = renderResponse(q, result, transport);
   const rcode = { refused: Rcode.REFUSED, nxdomain: Rcode.NXDOMAIN, yxdomain: Rcode.YXDOMAIN }[result.kind as string] ?? Rcode.NOERROR;
   return reply(ctx, transport, rcode, bytes);

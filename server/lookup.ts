@@ -3,6 +3,7 @@
 import { isSubdomain, labelCount, labelsToKey, MAX_NAME_OCTETS, parentKey, wireLength } from './name.js';
 import { nameToWire, RRType, rdataTarget } from './rr.js';
 import type { RRset, Zone, ZoneNode, ZoneSet } from './zone.js';
+import type { AnswerOverlay } from './pool-overlay.js';
 
 /** An RRset placed in a section; `owner` overrides the RRset's owner (wildcard synthesis, RFC 4592 §3.3.1). */
 export interface Placed {
@@ -10,6 +11,10 @@ export interface Placed {
   owner?: readonly string[];
   /** TTL override, e.g. the SOA of a negative answer (RFC 2308 §3). */
   ttlSeconds?: number;
+  /** Write at most this many records of the RRset (a pool's max_answers). */
+  limit?: number;
+  /** The health-managed pool this answer came from, and whether VIPs were withdrawn from it. */
+  pool?: { key: string; degraded: boolean };
 }
 
 /** The closed set of outcomes; `answer` may hold a CNAME chain that led to the outcome. */
@@ -98,11 +103,25 @@ function referral(zone: Zone, cut: ZoneNode, answer: Placed[]): LookupResult {
   return { kind: 'delegation', zone, answer, authority, additional: additionalFor(zone, authority) };
 }
 
+/** An RRset as answered: a pool name's A/AAAA comes from the health overlay (null = withheld, NODATA). */
+function place(node: ZoneNode, rrset: RRset, owner: readonly string[], overlay: AnswerOverlay | undefined): Placed | null {
+  const pa = overlay && (rrset.type === RRType.A || rrset.type === RRType.AAAA) ? overlay.get(node.key, rrset.type) : undefined;
+  if (!pa) return { rrset, owner };
+  if (pa.kind === 'nodata') return null;
+  return { rrset: pa.rrset, owner, limit: pa.limit, pool: { key: node.key, degraded: pa.degraded } };
+}
+
 /** Answers `qtype` at a node that has data: the RRset, all RRsets for ANY, or the CNAME to follow. */
-function atNode(node: ZoneNode, owner: readonly string[], qtype: number): { found: Placed[] } | { cname: Placed } | null {
-  if (qtype === RRType.ANY) return { found: [...node.rrsets.values()].map((rrset) => ({ rrset, owner })) };
+function atNode(node: ZoneNode, owner: readonly string[], qtype: number, overlay: AnswerOverlay | undefined): { found: Placed[] } | { cname: Placed } | null {
+  if (qtype === RRType.ANY) {
+    const found = [...node.rrsets.values()].map((rrset) => place(node, rrset, owner, overlay)).filter((p): p is Placed => p !== null);
+    return { found };
+  }
   const set = node.rrsets.get(qtype);
-  if (set) return { found: [{ rrset: set, owner }] };
+  if (set) {
+    const placed = place(node, set, owner, overlay);
+    return placed ? { found: [placed] } : null;
+  }
   const cname = node.rrsets.get(RRType.CNAME);
   if (cname) return { cname: { rrset: cname, owner } };
   return null;
@@ -128,7 +147,7 @@ function closestZone(zones: ZoneSet, qkey: string, qtype: number): Zone | undefi
 }
 
 /** RFC 1034 §4.3.2: the whole algorithm, CNAME chains included, for one question. */
-export function lookup(zones: ZoneSet, qkey: string, qlabels: readonly string[], qtype: number): LookupResult {
+export function lookup(zones: ZoneSet, qkey: string, qlabels: readonly string[], qtype: number, overlay?: AnswerOverlay): LookupResult {
   const zone = closestZone(zones, qkey, qtype);
   if (!zone) return { kind: 'refused' };
   const answer: Placed[] = [];
@@ -148,7 +167,7 @@ export function lookup(zones: ZoneSet, qkey: string, qlabels: readonly string[],
       if (!cname) return { kind: 'yxdomain', zone, answer };
       r = { cname: { rrset: cname } };
     } else {
-      r = atNode(step.node, step.owner, qtype);
+      r = atNode(step.node, step.owner, qtype, overlay);
     }
     if (!r) return { kind: 'nodata', zone, answer, authority: negative(zone) };
     if ('found' in r) {

@@ -53,7 +53,8 @@ function* recordsOf(placed: Placed[]): Generator<WireRecord> {
     if (set.next >= 0x3fffffff) set.next = 0;
     const owner = p.owner ?? set.ownerLabels;
     const ttl = p.ttlSeconds ?? set.ttlSeconds;
-    for (let i = 0; i < n; i++) {
+    const count = p.limit === undefined ? n : Math.min(n, p.limit);
+    for (let i = 0; i < count; i++) {
       yield { owner, type: set.type, klass: RRClass.IN, ttl, rdata: set.rdatas[(start + i) % n]! };
     }
   }
