@@ -7,6 +7,8 @@ export interface StatusSource {
   /** The JSON document served at /status. */
   status(): object;
   registry: Registry;
+  /** More Prometheus text appended to /metrics (e.g. the health checker's). */
+  extraMetrics?: () => string;
 }
 
 export interface StatusServer {
@@ -31,7 +33,7 @@ export function startStatusServer(src: StatusSource, host: string, port: number)
     if (url.pathname === '/status') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(src.status(), null, 2));
     } else if (url.pathname === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(src.registry.render());
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(src.registry.render() + (src.extraMetrics?.() ?? ''));
     } else if (url.pathname === '/') {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page(src.status()));
     } else {

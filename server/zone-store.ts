@@ -57,6 +57,7 @@ export class ZoneStore {
   private readonly byFile = new Map<string, Zone>();
   private readonly statuses = new Map<string, ZoneStatus>();
   private watcher: FSWatcher | undefined;
+  private readonly listeners: ((zones: ZoneSet) => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly source: string | string[], private readonly log: Logger, private readonly metrics: DnsMetrics) {}
@@ -64,6 +65,11 @@ export class ZoneStore {
   /** The zones being served; callers must not hold it across reloads. */
   current(): ZoneSet {
     return this.set;
+  }
+
+  /** Calls `fn` with the new set after every swap. */
+  onSwap(fn: (zones: ZoneSet) => void): void {
+    this.listeners.push(fn);
   }
 
   status(): ZoneStatus[] {
@@ -127,6 +133,7 @@ export class ZoneStore {
       zones.set(z.origin, z);
     }
     this.set = new ZoneSet(zones);
+    for (const fn of this.listeners) fn(this.set);
   }
 
   /** Reloads when files in the source change (debounced), e.g. after `git pull`. */
@@ -134,8 +141,12 @@ export class ZoneStore {
     const dirs = new Set(zoneFiles(this.source).map((f) => path.dirname(f)));
     if (!Array.isArray(this.source)) dirs.add(statSync(this.source).isDirectory() ? this.source : path.dirname(this.source));
     const watchers: FSWatcher[] = [];
+    const listed = new Set(zoneFiles(this.source).map((f) => path.basename(f)));
+    const relevant = (name: string) => name.endsWith('.zone') || listed.has(name) || name.endsWith('.inc');
     for (const dir of dirs) {
-      const w = watch(dir, { persistent: false }, () => {
+      const w = watch(dir, { persistent: false }, (_event, filename) => {
+        // Only zone files matter (a log file or an editor's swap file in the same folder must not cause reloads).
+        if (filename && !relevant(String(filename))) return;
         clearTimeout(this.timer);
         this.timer = setTimeout(() => this.load('file change'), debounceMs);
       });
