@@ -200,7 +200,7 @@ export const configSpec: Spec = {
 export class ConfigError extends Error {
   readonly code = 'ECONFIG';
   constructor(readonly file: string, readonly problems: ConfigProblem[]) {
-    super(problems.map((p) => `${file}:${p.line}: ${p.message}`).join('\n'));
+    super(problems.map((p) => `${file}${p.line > 0 ? `:${p.line}` : ''}: ${p.message}`).join('\n'));
     this.name = 'ConfigError';
   }
 }
@@ -209,7 +209,7 @@ export class ConfigError extends Error {
 export function parseConfig(text: string, file: string): RoamdnsConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
-  const problems: ConfigProblem[] = doc.errors.map((e) => ({ path: '', line: e.linePos?.[0]?.line ?? 0, message: `YAML syntax: ${e.message.split('\n')[0]}` }));
+  const problems: ConfigProblem[] = doc.errors.map((e) => ({ path: '', line: lines.linePos(e.pos[0]).line, message: `YAML syntax: ${e.message.split('\n')[0]}` }));
   if (problems.length) throw new ConfigError(file, problems);
   const checker = new SchemaChecker(lines);
   const value = checker.check(rootOf(doc), configSpec, '') as Omit<RoamdnsConfig, 'file'>;

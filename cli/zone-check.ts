@@ -3,14 +3,20 @@
 import { parseArgs } from 'node:util';
 import { isUsable, loadZoneFile, zoneSerial } from '../server/zone-check.js';
 import { originKey } from '../server/zone-parser.js';
-import type { ZoneProblem } from '../server/zone-state.js';
+import { formatProblem } from '../server/zone-state.js';
+import { zoneFiles } from '../server/zone-store.js';
+import { ConfigError, loadConfig, resolveFromConfig } from './config.js';
 
 export const ZONE_CHECK_USAGE = `Usage: roamdns zone-check [--origin NAME] FILE...
+       roamdns zone-check [--config FILE]
 
 Checks each zone file like named-checkzone: RFC 1035 syntax ($ORIGIN, $TTL,
 $INCLUDE, $GENERATE, parentheses, quoted strings, RFC 3597 \\# data), then the
 zone itself (one SOA at the apex, NS records, CNAME alone, in-zone NS targets
 with addresses). Out-of-zone data is ignored with a warning.
+
+With no FILE, checks every zone file the config's 'zones' names
+(--config defaults to ./roamdns.yaml).
 
 The origin is --origin NAME, else the file name (example.com.zone ->
 example.com.), else the file's first $ORIGIN.
@@ -31,17 +37,12 @@ const stdio: ZoneCheckIo = {
   err: (t) => process.stderr.write(t),
 };
 
-/** One problem as `file:line: [warning: ]message` (no line number when it concerns the whole file). */
-export function formatProblem(p: ZoneProblem): string {
-  const where = p.line > 0 ? `${p.file}:${p.line}` : p.file;
-  return `${where}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}`;
-}
 
 export async function zoneCheckMain(argv: string[], io: ZoneCheckIo = stdio): Promise<number> {
-  let values: { origin?: string; help?: boolean };
+  let values: { origin?: string; help?: boolean; config?: string };
   let files: string[];
   try {
-    const parsed = parseArgs({ args: argv, options: { origin: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args: argv, options: { origin: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
     values = parsed.values;
     files = parsed.positionals;
   } catch (e) {
@@ -53,8 +54,9 @@ export async function zoneCheckMain(argv: string[], io: ZoneCheckIo = stdio): Pr
     return 0;
   }
   if (files.length === 0) {
-    io.err(`roamdns zone-check: no zone file given\n\n${ZONE_CHECK_USAGE}`);
-    return 2;
+    const fromConfig = configZoneFiles(values.config ?? 'roamdns.yaml', io);
+    if (!fromConfig) return 2;
+    files = fromConfig;
   }
   const origin = values.origin === undefined ? undefined : originKey(values.origin);
   if (values.origin !== undefined && origin === undefined) {
@@ -73,4 +75,18 @@ export async function zoneCheckMain(argv: string[], io: ZoneCheckIo = stdio): Pr
     }
   }
   return failed ? 1 : 0;
+}
+
+/** The zone files a config names, or undefined after printing why not. */
+function configZoneFiles(configFile: string, io: ZoneCheckIo): string[] | undefined {
+  try {
+    const cfg = loadConfig(configFile);
+    const source = Array.isArray(cfg.zones) ? cfg.zones.map((z) => resolveFromConfig(cfg, z)) : resolveFromConfig(cfg, cfg.zones);
+    const files = zoneFiles(source);
+    if (files.length === 0) io.err(`roamdns zone-check: no zone files in ${String(source)}\n`);
+    return files.length ? files : undefined;
+  } catch (e) {
+    io.err(e instanceof ConfigError ? `${e.message}\n` : `roamdns zone-check: ${(e as Error).message}\n`);
+    return undefined;
+  }
 }

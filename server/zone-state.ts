@@ -15,6 +15,12 @@ export interface ZoneProblem {
   message: string;
 }
 
+/** One problem as `file:line: [warning: ]message` (no line number when it concerns the whole file). */
+export function formatProblem(p: ZoneProblem): string {
+  const where = p.line > 0 ? `${p.file}:${p.line}` : p.file;
+  return `${where}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}`;
+}
+
 /** Parsing stops after this many errors; beyond this many warnings, further ones are dropped. */
 export const MAX_PROBLEMS = 100;
 

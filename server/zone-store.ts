@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { DnsMetrics } from './metrics.js';
 import { loadZoneFile } from './zone-check.js';
 import type { ZoneProblem } from './zone-parser.js';
+import { formatProblem } from './zone-state.js';
 import { buildZone, ZoneSet, type Zone } from './zone.js';
 
 export interface ZoneStatus {
@@ -30,9 +31,7 @@ export interface LoadReport {
   failed: { file: string; problems: ZoneProblem[] }[];
 }
 
-export function formatProblem(p: ZoneProblem): string {
-  return `${p.file}:${p.line}: ${p.severity === 'warning' ? 'warning: ' : ''}${p.message}`;
-}
+export { formatProblem };
 
 /** Lists the zone files of a source: every *.zone in a folder, or the given files. */
 export function zoneFiles(source: string | string[]): string[] {
@@ -58,6 +57,8 @@ export class ZoneStore {
   private readonly statuses = new Map<string, ZoneStatus>();
   private watcher: FSWatcher | undefined;
   private readonly listeners: ((zones: ZoneSet) => void)[] = [];
+  /** File -> mtime and size at its last failed load, so a watch event on the same broken file is not reported twice. */
+  private readonly failedStamp = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly source: string | string[], private readonly log: Logger, private readonly metrics: DnsMetrics) {}
@@ -82,7 +83,11 @@ export class ZoneStore {
     const files = zoneFiles(this.source);
     const now = new Date().toISOString();
     for (const file of files) {
+      const stamp = fileStamp(file);
+      if (reason === 'file change' && stamp !== undefined && this.failedStamp.get(file) === stamp) continue;
       const { zone, problems } = loadZone(file);
+      if (zone) this.failedStamp.delete(file);
+      else if (stamp !== undefined) this.failedStamp.set(file, stamp);
       const old = this.byFile.get(file);
       for (const p of problems.filter((x) => x.severity === 'warning')) this.log.warn({ file: p.file, line: p.line, code: p.code }, formatProblem(p));
       if (!zone) {
@@ -159,6 +164,15 @@ export class ZoneStore {
   close(): void {
     clearTimeout(this.timer);
     this.watcher?.close();
+  }
+}
+
+function fileStamp(file: string): string | undefined {
+  try {
+    const st = statSync(file);
+    return `${st.mtimeMs}:${st.size}`;
+  } catch {
+    return undefined;
   }
 }
 

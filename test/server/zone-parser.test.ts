@@ -272,6 +272,7 @@ describe('origin and CLI output', () => {
     expect(out).toMatch(/valid-out-of-zone\.example\.zone: loaded serial 2024010101\n/);
     expect(out).toMatch(/bad-ipv4\.example\.zone:7: bad IPv4 address '10\.1\.1\.300'/);
     expect(await zoneCheckMain(['--help'], io)).toBe(0);
-    expect(await zoneCheckMain([], io)).toBe(2);
+    expect(await zoneCheckMain(['--config', '/nonexistent/roamdns.yaml'], io)).toBe(2);
+    expect(await zoneCheckMain(['--config', 'roamdns.yaml'], io)).toBe(0); // the shipped config's zones
   });
 });
