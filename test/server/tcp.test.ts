@@ -1,5 +1,6 @@
 // DNS over TCP per RFC 7766: pipelined queries on one connection, idle timeout, a connection
 // cap, and clients that stall (half a length prefix, never reading) cannot stop others.
+import dgram from 'node:dgram';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AddressList } from '../../server/axfr.js';
@@ -102,5 +103,35 @@ describe('DNS over TCP', () => {
     for (const s of held) s.destroy();
     await new Promise((r) => setTimeout(r, 50));
     expect((await query(port, 'www.example.org.', 'A', { transport: 'tcp' })).rcodeName).toBe('NOERROR');
+  });
+});
+
+describe('IPv6 listen addresses', () => {
+  test('UDP and TCP on [::1] as well as 127.0.0.1', async () => {
+    const p = parseZoneText(ZONE, { file: 'example.org.zone', origin: 'example.org.' });
+    const set = new ZoneSet(new Map([['example.org.', buildZone('example.org.', p.records)]]));
+    const s6 = await startDnsServer({ zones: () => set, metrics }, {
+      listen: [{ host: '::1', port: 0 }], transferAllow: new AddressList(['::1/128']), tcpIdleTimeoutMs: 500, tcpMaxConnections: 5, log: silent,
+    });
+    try {
+      const port6 = s6.addresses[0]!.port;
+      const msg = encodeMessage({ id: 4242, questions: [{ name: 'www.example.org.', type: 'A' }] });
+      const udp = await new Promise<Buffer>((resolve, reject) => {
+        const sock = dgram.createSocket('udp6');
+        const t = setTimeout(() => { sock.close(); reject(new Error('no UDP answer on [::1]')); }, 2000);
+        sock.on('message', (m) => { clearTimeout(t); sock.close(); resolve(m); });
+        sock.send(msg, port6, '::1');
+      });
+      expect(parseMessage(udp).answer[0]?.rdata).toBe('198.51.100.1');
+      const tcp = await new Promise<Buffer>((resolve, reject) => {
+        const c = net.connect({ host: '::1', port: port6 }, () => { const l = Buffer.alloc(2); l.writeUInt16BE(msg.length); c.write(Buffer.concat([l, msg])); });
+        let b = Buffer.alloc(0);
+        c.on('data', (d) => { b = Buffer.concat([b, d]); if (b.length >= 2 && b.length >= 2 + b.readUInt16BE(0)) { c.destroy(); resolve(b.subarray(2)); } });
+        c.on('error', reject);
+      });
+      expect(parseMessage(tcp).id).toBe(4242);
+    } finally {
+      await s6.close();
+    }
   });
 });

@@ -10,6 +10,7 @@ import { canonicalRdataKey } from '../../server/rdata-wire.js';
 import type { ResourceRecord } from '../../server/rr.js';
 import { isUsable, loadZoneFile } from '../../server/zone-check.js';
 import { parseZoneText } from '../../server/zone-parser.js';
+import { zoneCheckMain } from '../../cli/zone-check.js';
 
 const DIR = join(import.meta.dirname, '../fixtures/zones/check');
 
@@ -74,11 +75,16 @@ describe('zone-check agrees with named-checkzone', () => {
     expect(files.length).toBeGreaterThanOrEqual(35);
   });
 
-  it.each(rows.map((r) => [r.file, r] as const))('%s', (file, row) => {
+  it.each(rows.map((r) => [r.file, r] as const))('%s', async (file, row) => {
     const origin = file.slice(0, -'.zone'.length);
     const bind = runBind(file, origin);
     const zone = loadZoneFile(join(DIR, file));
     const ours: Verdict = isUsable(zone) ? 'accept' : 'reject';
+    // The `roamdns zone-check FILE` command itself gives the same verdict, as its exit status.
+    let printed = '';
+    const exit = await zoneCheckMain([join(DIR, file)], { out: (t) => { printed += t; }, err: (t) => { printed += t; } });
+    expect(exit, `roamdns zone-check exit status for ${file}\n${printed}`).toBe(ours === 'accept' ? 0 : 1);
+    if (ours === 'reject') expect(printed).toMatch(new RegExp(`${file.replace(/[.]/g, '\\.')}(:\\d+)?: `));
     const problems = zone.problems.map((p) => `${p.line}: ${p.severity}: [${p.code}] ${p.message}`).join('\n');
     const context = `${row.what}\nBIND says:\n${bind.output}\nroamdns says:\n${problems}`;
 
