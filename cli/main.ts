@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // The `roamdns` command: parses the subcommand and its options, loads the config, wires the parts.
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config.js';
+import { agentControl, runAgent } from './agent.js';
+import { checkCommand, statusCommand } from './check.js';
+import { ConfigError, loadConfig, type RoamdnsConfig } from './config.js';
+import { createLogger } from './logger.js';
 import { serve } from './serve.js';
 import { zoneCheckMain } from './zone-check.js';
 
@@ -10,7 +13,10 @@ const USAGE = `roamdns — highly available round-robin DNS
 Usage: roamdns <command> [options]
 
 Commands:
-  serve        answer DNS for the zones (UDP and TCP), serve the status API
+  serve        answer DNS for the zones (UDP and TCP), check the pools' VIPs, serve the status API
+  agent        run the failover agent on this node (agent drain | undrain to move VIPs away and back)
+  check        probe every published VIP once; exit 0 all served, 1 some not, 2 config/zone error
+  status       print the VIP view (VIP, state, holder) of a running serve (or --agent)
   zone-check   validate zone files like named-checkzone
   help         show this help
 
@@ -27,12 +33,78 @@ const HELP: Record<string, string> = {
 Loads every zone file (the 'zones' folder or list in the config), answers
 authoritatively on each dns.listen address over UDP and TCP, and serves the
 status API on status.listen (GET /status, /metrics, /).
+With 'pools' in the config, every VIP of each pool name is probed and the
+answers for that name hold only the VIPs that are served.
 Reloads the zones on SIGHUP and when files in the zones folder change; a broken
 file keeps the previous version of its zone serving. Stops on SIGTERM/SIGINT.
 
 Exit status: 0 after a clean stop, 2 for a config or zone error at start-up.
 `,
+  agent: `Usage: roamdns agent [--config FILE] [--node NAME]
+       roamdns agent drain|undrain [--config FILE]
+
+Runs the failover agent of node NAME (default: the host name; it must be one of
+cluster.nodes). The agents heartbeat each other over UDP (cluster.listen),
+agree who holds each VIP (the A/AAAA records of cluster.vips_from), add and
+remove the aliases on cluster.interface with 'ip addr', and announce each move
+with gratuitous ARP (IPv6: unsolicited neighbour advertisement). Needs root or
+CAP_NET_ADMIN. SIGTERM releases every VIP, tells the peers, and exits.
+
+'drain' moves this node's VIPs to the others (for maintenance); 'undrain' lets
+it take VIPs again. Both talk to the agent's API on cluster.status_listen.
+
+Exit status: 0 after a clean stop, 1 when the agent cannot work (driver),
+2 for a config, zone or secret file problem.
+`,
+  check: `Usage: roamdns check [--config FILE]
+
+Probes every VIP of every pool once (and asks the agents who holds it when the
+config has a cluster section), prints one line per VIP:
+  www.example.com 198.51.100.201 up holder=www1 12ms
+Exit status: 0 every published VIP is served, 1 some VIP is not, 2 config or
+zone error. Usable from cron, Nagios-style monitors and CI.
+`,
+  status: `Usage: roamdns status [--config FILE] [--agent]
+
+Prints the VIP view of the running 'roamdns serve' (GET /status on
+status.listen) as a table: pool, VIP, state, holders, since. With --agent, asks
+this node's agent instead (cluster.status_listen).
+Exit status: 0 printed, 1 the server could not be reached, 2 config error.
+`,
 };
+
+type Options = { config: string; help?: boolean; node?: string; agent?: boolean };
+
+function parseOptions(command: string, args: string[]): { values: Options; positionals: string[] } | number {
+  try {
+    const r = parseArgs({
+      args,
+      options: { config: { type: 'string', default: 'roamdns.yaml' }, help: { type: 'boolean', short: 'h' }, node: { type: 'string' }, agent: { type: 'boolean' } },
+      allowPositionals: command === 'agent',
+      strict: true,
+    });
+    const allowed: Record<string, string[]> = { agent: ['node'], status: ['agent'] };
+    for (const k of ['node', 'agent']) {
+      if ((r.values as Record<string, unknown>)[k] !== undefined && !(allowed[command] ?? []).includes(k)) throw new Error(`Unknown option '--${k}'`);
+    }
+    return { values: r.values as Options, positionals: r.positionals };
+  } catch (err) {
+    process.stderr.write(`roamdns ${command}: ${(err as Error).message}\n\n${HELP[command]}`);
+    return 2;
+  }
+}
+
+function config(file: string): RoamdnsConfig | number {
+  try {
+    return loadConfig(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\nroamdns: invalid config ${err.file}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -41,32 +113,32 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'zone-check') return zoneCheckMain(rest);
-  if (command !== 'serve') {
+  if (!HELP[command]) {
     process.stderr.write(`roamdns: unknown command '${command}'\n\n${USAGE}`);
     return 2;
   }
-  let opts;
-  try {
-    opts = parseArgs({ args: rest, options: { config: { type: 'string', default: 'roamdns.yaml' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
-  } catch (err) {
-    process.stderr.write(`roamdns ${command}: ${(err as Error).message}\n\n${HELP[command]}`);
-    return 2;
-  }
-  if (opts.help) {
+  const parsed = parseOptions(command, rest);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  if (values.help) {
     process.stdout.write(HELP[command]!);
     return 0;
   }
-  let cfg;
-  try {
-    cfg = loadConfig(opts.config!);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\nroamdns: invalid config ${err.file}\n`);
-      return 2;
-    }
-    throw err;
+  if (command === 'agent' && (positionals.length > 1 || (positionals[0] && positionals[0] !== 'drain' && positionals[0] !== 'undrain'))) {
+    process.stderr.write(`roamdns agent: unknown action '${positionals.join(' ')}' (drain or undrain)\n\n${HELP.agent}`);
+    return 2;
   }
-  return serve(cfg);
+  const cfg = config(values.config);
+  if (typeof cfg === 'number') return cfg;
+  switch (command) {
+    case 'serve': return serve(cfg);
+    case 'check': return checkCommand(cfg);
+    case 'status': return statusCommand(cfg, values.agent === true);
+    default: {
+      if (positionals[0]) return agentControl(cfg, positionals[0] as 'drain' | 'undrain');
+      return runAgent(cfg, values.node, createLogger(cfg.log.level, cfg.log.format).child({ component: 'agent' }));
+    }
+  }
 }
 
 main(process.argv.slice(2)).then(

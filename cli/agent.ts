@@ -1,0 +1,166 @@
+// `roamdns agent`: the failover engine on one node, wired to a UDP socket for heartbeats, the Linux
+// alias driver, the zone files (the VIPs are the A/AAAA records of cluster.vips_from) and a small
+// HTTP API (GET /status for people and the health checker, POST /drain and /undrain).
+import dgram from 'node:dgram';
+import http from 'node:http';
+import { isIPv6 } from 'node:net';
+import os from 'node:os';
+import { createLinuxAgent, readSecret, resolveAgentOptions, SecretError, AgentOptionsError, type Agent, type AgentOptions } from '../failover/index.js';
+import { parseListen } from '../server/dns-server.js';
+import { dnsMetrics, Registry } from '../server/metrics.js';
+import { formatProblem, ZoneStore } from '../server/zone-store.js';
+import type { ZoneSet } from '../server/zone.js';
+import { resolveFromConfig, type ClusterConfig, type RoamdnsConfig } from './config.js';
+import { addressesOf } from './health-wiring.js';
+import type { Logger } from './logger.js';
+
+/** The VIPs of the cluster: every A/AAAA of the vips_from names, as ADDRESS/PREFIX. */
+export function clusterVips(c: ClusterConfig, zones: ZoneSet): string[] {
+  const out: string[] = [];
+  for (const name of c.vips_from) {
+    for (const a of addressesOf(zones, name)) {
+      const spec = `${a}/${isIPv6(a) ? c.vip_prefix.ipv6 : c.vip_prefix.ipv4}`;
+      if (!out.includes(spec)) out.push(spec);
+    }
+  }
+  return out;
+}
+
+/** Maps the YAML cluster section onto the engine's options (which checks them again). */
+export function agentOptions(cfg: RoamdnsConfig, c: ClusterConfig, nodeName: string, vips: string[], secret: Buffer): AgentOptions {
+  const sc = c.service_check;
+  let serviceCheck: AgentOptions['serviceCheck'];
+  if (sc) {
+    const target = sc.http ? { http: sc.http } : { tcp: parseListen(sc.tcp!) };
+    serviceCheck = { target: 'http' in target ? target : { tcp: { host: target.tcp.host, port: target.tcp.port } }, intervalMs: sc.interval, timeoutMs: sc.timeout, rise: sc.rise, fall: sc.fall };
+  }
+  return resolveAgentOptions({
+    nodeName, nodes: c.nodes, port: parseListen(c.listen).port, vips, prefer: c.prefer, interface: c.interface, secret,
+    heartbeatMs: c.heartbeat, deadAfterMs: c.dead_after, matureMs: c.mature,
+    notify: c.notify ? { command: resolveFromConfig(cfg, c.notify), timeoutMs: c.notify_timeout } : undefined,
+    serviceCheck, announce: { count: c.announce.count, intervalMs: c.announce.interval },
+  });
+}
+
+/** The /status document: the engine's status plus the fields the health checker reads (holds, members). */
+export function agentStatusDocument(agent: Agent): object {
+  const s = agent.status();
+  const holds = s.vips.filter((v) => v.heldHere).map((v) => v.vip);
+  const members = [
+    { name: s.node, alive: s.state !== 'leaving', holds },
+    ...s.peers.map((p) => ({ name: p.name, alive: p.alive, holds: p.held })),
+  ];
+  return { ...s, holds, members };
+}
+
+function startApi(agent: Agent, listen: string, log: Logger): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const json = (code: number, body: object) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2));
+    if (req.method === 'GET' && url.pathname === '/status') return json(200, agentStatusDocument(agent));
+    if (req.method === 'POST' && (url.pathname === '/drain' || url.pathname === '/undrain')) {
+      if (url.pathname === '/drain') agent.drain();
+      else agent.undrain();
+      log.info({ via: 'api' }, url.pathname === '/drain' ? 'drain requested' : 'undrain requested');
+      return json(200, { state: agent.state });
+    }
+    json(404, { error: 'not found: GET /status, POST /drain, POST /undrain' });
+  });
+  const addr = parseListen(listen);
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(addr.port, addr.host, () => { server.off('error', reject); resolve(server); });
+  });
+}
+
+function bindHeartbeats(listen: string, onMessage: (msg: Buffer, from: dgram.RemoteInfo) => void): Promise<dgram.Socket> {
+  const addr = parseListen(listen);
+  const sock = dgram.createSocket({ type: isIPv6(addr.host) ? 'udp6' : 'udp4' });
+  sock.on('message', onMessage);
+  return new Promise((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(addr.port, addr.host, () => { sock.off('error', reject); sock.on('error', () => {}); resolve(sock); });
+  });
+}
+
+/** Runs the agent until SIGTERM/SIGINT; returns the exit status. */
+export async function runAgent(cfg: RoamdnsConfig, nodeArg: string | undefined, log: Logger): Promise<number> {
+  const c = cfg.cluster;
+  if (!c) {
+    process.stderr.write(`${cfg.file}: the config has no 'cluster' section; roamdns agent needs cluster.nodes, cluster.secret_file and cluster.vips_from\n`);
+    return 2;
+  }
+  const nodeName = nodeArg ?? os.hostname();
+  const fail = (msg: string) => { process.stderr.write(`roamdns agent: ${msg}\n`); return 2; };
+  let secret: Buffer;
+  try {
+    secret = readSecret(resolveFromConfig(cfg, c.secret_file));
+  } catch (err) {
+    if (err instanceof SecretError) return fail(err.message);
+    throw err;
+  }
+  const source = Array.isArray(cfg.zones) ? cfg.zones.map((z) => resolveFromConfig(cfg, z)) : resolveFromConfig(cfg, cfg.zones);
+  const zoneStore = new ZoneStore(source, log.child({ component: 'zones' }), dnsMetrics(new Registry()));
+  const report = zoneStore.load('start');
+  if (report.failed.length) return fail(report.failed.flatMap((f) => f.problems.map(formatProblem)).join('\n'));
+  const vips = clusterVips(c, zoneStore.current());
+  if (vips.length === 0) return fail(`no A/AAAA records for cluster.vips_from (${c.vips_from.join(', ')}) in the zones`);
+  let opts: AgentOptions;
+  try {
+    opts = agentOptions(cfg, c, nodeName, vips, secret);
+  } catch (err) {
+    if (err instanceof AgentOptionsError) return fail(`${cfg.file}: cluster: ${err.problems.join(`\n${cfg.file}: cluster: `)}`);
+    throw err;
+  }
+  let agent: Agent | undefined;
+  const sock = await bindHeartbeats(c.listen, (msg, from) => agent?.receive(msg, { address: from.address, port: from.port }));
+  agent = createLinuxAgent(opts, { log, send: (to, bytes) => sock.send(bytes, to.port, to.address) });
+  const api = await startApi(agent, c.status_listen, log);
+  try {
+    await agent.start();
+  } catch (err) {
+    sock.close();
+    api.close();
+    return fail((err as Error).message);
+  }
+  log.info({ node: nodeName, vips, heartbeats: c.listen, api: c.status_listen }, 'agent running');
+  zoneStore.onSwap((zones) => {
+    const now = clusterVips(c, zones);
+    if (now.join() !== vips.join()) log.warn({ before: vips, after: now }, 'the VIP set in the zones changed; restart the agents one by one (roamdns agent reads its VIPs at start)');
+  });
+  zoneStore.watch();
+  process.on('SIGHUP', () => zoneStore.load('SIGHUP'));
+  return new Promise((resolve) => {
+    const stop = async (signal: string) => {
+      log.info({ signal }, 'stopping: releasing VIPs and telling the peers');
+      await agent!.stop();
+      zoneStore.close();
+      sock.close();
+      api.closeAllConnections();
+      api.close();
+      resolve(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+  });
+}
+
+/** `roamdns agent drain|undrain`: asks the local agent's API. */
+export async function agentControl(cfg: RoamdnsConfig, action: 'drain' | 'undrain'): Promise<number> {
+  if (!cfg.cluster) {
+    process.stderr.write(`${cfg.file}: the config has no 'cluster' section\n`);
+    return 2;
+  }
+  const addr = parseListen(cfg.cluster.status_listen);
+  const host = addr.host === '0.0.0.0' ? '127.0.0.1' : addr.host === '::' ? '::1' : addr.host;
+  const url = `http://${isIPv6(host) ? `[${host}]` : host}:${addr.port}/${action}`;
+  try {
+    const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(3000) });
+    const body = (await res.json()) as { state?: string };
+    process.stdout.write(`${action}: agent is now ${body.state ?? 'unknown'}\n`);
+    return res.ok ? 0 : 1;
+  } catch (err) {
+    process.stderr.write(`roamdns agent ${action}: cannot reach the agent at ${url}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

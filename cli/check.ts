@@ -1,0 +1,81 @@
+// `roamdns check` (probe every pool's VIPs once) and `roamdns status` (print a running server's view).
+import { isIPv6 } from 'node:net';
+import { checkExitCode, formatCheckLines } from '../health/checker.js';
+import { parseListen } from '../server/dns-server.js';
+import { formatProblem, ZoneStore } from '../server/zone-store.js';
+import { dnsMetrics, Registry } from '../server/metrics.js';
+import { resolveFromConfig, type RoamdnsConfig } from './config.js';
+import { checkPoolsOnce, poolsWithoutAddresses } from './health-wiring.js';
+
+const quiet = { info() {}, warn() {}, error() {} };
+
+export async function checkCommand(cfg: RoamdnsConfig): Promise<number> {
+  const source = Array.isArray(cfg.zones) ? cfg.zones.map((z) => resolveFromConfig(cfg, z)) : resolveFromConfig(cfg, cfg.zones);
+  const store = new ZoneStore(source, quiet, dnsMetrics(new Registry()));
+  let report;
+  try {
+    report = store.load('check');
+  } catch (err) {
+    process.stderr.write(`roamdns check: cannot read zones from ${String(source)}: ${(err as Error).message}\n`);
+    return 2;
+  }
+  if (report.failed.length) {
+    for (const f of report.failed) for (const p of f.problems) process.stderr.write(formatProblem(p) + '\n');
+    return 2;
+  }
+  const missing = poolsWithoutAddresses(cfg, store.current());
+  if (missing.length) {
+    for (const name of missing) process.stderr.write(`${cfg.file}: pools.${name}: the zones have no A/AAAA records for this name\n`);
+    return 2;
+  }
+  if (Object.keys(cfg.pools).length === 0) {
+    process.stderr.write(`${cfg.file}: no pools configured; nothing to check\n`);
+    return 2;
+  }
+  const results = await checkPoolsOnce(cfg, store.current());
+  for (const line of formatCheckLines(results)) process.stdout.write(line + '\n');
+  return checkExitCode(results);
+}
+
+function url(listen: string, path: string): string {
+  const a = parseListen(listen);
+  const host = a.host === '0.0.0.0' ? '127.0.0.1' : a.host === '::' ? '::1' : a.host;
+  return `http://${isIPv6(host) ? `[${host}]` : host}:${a.port}${path}`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+interface ServeStatus { pools?: Record<string, { vips: { vip: string; state: string; holders: string[]; since: string; reason: string }[] }> }
+interface AgentStatusDoc { node: string; state: string; vips: { vip: string; holder: string | null; target: string | null; heldHere: boolean; duplicate: boolean }[] }
+
+export async function statusCommand(cfg: RoamdnsConfig, agent: boolean): Promise<number> {
+  const target = agent ? (cfg.cluster ? url(cfg.cluster.status_listen, '/status') : undefined) : url(cfg.status.listen, '/status');
+  if (!target) {
+    process.stderr.write(`${cfg.file}: --agent needs a cluster section\n`);
+    return 2;
+  }
+  let doc: unknown;
+  try {
+    const res = await fetch(target, { signal: AbortSignal.timeout(3000) });
+    doc = await res.json();
+  } catch (err) {
+    process.stderr.write(`roamdns status: cannot reach ${target}: ${(err as Error).message}\n`);
+    return 1;
+  }
+  if (agent) {
+    const a = doc as AgentStatusDoc;
+    const rows = [['VIP', 'HOLDER', 'TARGET', 'HERE', 'DUPLICATE'], ...a.vips.map((v) => [v.vip, v.holder ?? '-', v.target ?? '-', v.heldHere ? 'yes' : 'no', v.duplicate ? 'yes' : 'no'])];
+    process.stdout.write(`node ${a.node} (${a.state})\n` + table(rows));
+    return 0;
+  }
+  const s = doc as ServeStatus;
+  const rows = [['POOL', 'VIP', 'STATE', 'HOLDERS', 'SINCE', 'REASON']];
+  for (const [pool, p] of Object.entries(s.pools ?? {})) {
+    for (const v of p.vips) rows.push([pool, v.vip, v.state, v.holders.join(',') || '-', v.since, v.reason]);
+  }
+  process.stdout.write(rows.length > 1 ? table(rows) : 'no pools configured\n');
+  return 0;
+}

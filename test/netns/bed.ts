@@ -1,0 +1,152 @@
+// A throw-away cluster test bed: one network namespace per host, joined by a bridge that lives
+// in a namespace of its own, so nothing touches the host's network. Addresses come from
+// 198.51.100.0/24 and 2001:db8::/64 (documentation prefixes) and exist only inside the bed.
+// Needs root (CI runs as root); fails with a clear message otherwise. Cleans up on destroy()
+// and, as a last resort, when the test process exits.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+
+export interface Host {
+  name: string;
+  ns: string;
+  address: string;
+  address6: string;
+}
+
+export interface BedProcess {
+  child: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<number | null>;
+}
+
+const live = new Set<Bed>();
+process.once('exit', () => { for (const b of live) b.destroySync(); });
+
+function sh(args: string[], input?: string): string {
+  return execFileSync(args[0]!, args.slice(1), { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'], timeout: 10_000 });
+}
+
+/** Throws a clear error unless we can make namespaces (root with ip from iproute2). */
+export function requireNetns(): void {
+  if (process.getuid?.() !== 0) throw new Error('the namespace test bed needs root (CI runs as root): run the tests as root');
+  try { sh(['ip', '-V']); } catch { throw new Error('ip not found: apt-get install iproute2'); }
+}
+
+export class Bed {
+  readonly hosts = new Map<string, Host>();
+  private readonly procs = new Set<BedProcess>();
+  private destroyed = false;
+
+  private constructor(readonly id: string, private readonly sw: string) {}
+
+  /** Builds the bed: hosts[i] gets 198.51.100.(10+i) and 2001:db8::(10+i). */
+  static create(hostNames: string[]): Bed {
+    requireNetns();
+    const id = randomBytes(2).toString('hex');
+    const bed = new Bed(id, `rd${id}-sw`);
+    live.add(bed);
+    try {
+      sh(['ip', 'netns', 'add', bed.sw]);
+      sh(['ip', '-n', bed.sw, 'link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0']);
+      sh(['ip', '-n', bed.sw, 'link', 'set', 'br0', 'up']);
+      hostNames.forEach((name, i) => bed.addHost(name, i));
+    } catch (err) {
+      bed.destroySync();
+      throw err;
+    }
+    return bed;
+  }
+
+  private addHost(name: string, i: number): void {
+    const ns = `rd${this.id}-${name}`;
+    const peer = `v${this.id}${i}`;
+    const host: Host = { name, ns, address: `198.51.100.${10 + i}`, address6: `2001:db8::${(10 + i).toString(16)}` };
+    sh(['ip', 'netns', 'add', ns]);
+    sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    sh(['ip', '-n', this.sw, 'link', 'add', peer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    sh(['ip', '-n', this.sw, 'link', 'set', peer, 'master', 'br0', 'up']);
+    sh(['ip', '-n', ns, 'addr', 'add', `${host.address}/24`, 'dev', 'eth0']);
+    sh(['ip', '-n', ns, 'addr', 'add', `${host.address6}/64`, 'dev', 'eth0', 'nodad']);
+    sh(['ip', '-n', ns, 'link', 'set', 'eth0', 'up']);
+    this.hosts.set(name, host);
+  }
+
+  host(name: string): Host {
+    const h = this.hosts.get(name);
+    if (!h) throw new Error(`no host ${name} in the bed`);
+    return h;
+  }
+
+  /** Runs a command inside a host's namespace and returns its stdout. */
+  exec(name: string, args: string[], input?: string): string {
+    return sh(['ip', 'netns', 'exec', this.host(name).ns, ...args], input);
+  }
+
+  /** Starts a long-running process inside a host's namespace. */
+  spawn(name: string, args: string[], env: NodeJS.ProcessEnv = {}): BedProcess {
+    const child = spawn('ip', ['netns', 'exec', this.host(name).ns, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d) => { out += d; });
+    child.stderr!.on('data', (d) => { out += d; });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))));
+    const p: BedProcess = {
+      child, exited, output: () => out,
+      stop: async (graceMs = 3000) => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGTERM');
+          const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+          await exited;
+          clearTimeout(t);
+        }
+        this.procs.delete(p);
+        return exited;
+      },
+    };
+    this.procs.add(p);
+    return p;
+  }
+
+  /** The IPv4/IPv6 addresses on a host's eth0, without the host's own. */
+  aliases(name: string): string[] {
+    const h = this.host(name);
+    const j = JSON.parse(this.exec(name, ['ip', '-j', 'addr', 'show', 'dev', 'eth0'])) as { addr_info: { local: string; scope: string }[] }[];
+    return j.flatMap((l) => l.addr_info).filter((a) => a.scope !== 'link' && a.local !== h.address && a.local !== h.address6).map((a) => a.local).sort();
+  }
+
+  /** Cuts or restores a host's link (the switch side, so the host sees carrier loss too). */
+  link(name: string, up: boolean): void {
+    const i = [...this.hosts.keys()].indexOf(name);
+    sh(['ip', '-n', this.sw, 'link', 'set', `v${this.id}${i}`, up ? 'up' : 'down']);
+  }
+
+  /** Drops `percent` of the host's incoming UDP to `port` with nftables (this kernel has no netem). */
+  loss(name: string, percent: number, port: number): void {
+    const rules = `table inet roamloss { chain in { type filter hook input priority 0; udp dport ${port} numgen random mod 100 < ${percent} drop; } }`;
+    this.exec(name, ['nft', '-f', '-'], rules);
+  }
+
+  clearLoss(name: string): void {
+    try { this.exec(name, ['nft', 'delete', 'table', 'inet', 'roamloss']); } catch { /* none */ }
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all([...this.procs].map((p) => p.stop(1000)));
+    this.destroySync();
+  }
+
+  /** Kills whatever still runs in the namespaces and deletes them. */
+  destroySync(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    live.delete(this);
+    for (const ns of [...[...this.hosts.values()].map((h) => h.ns), this.sw]) {
+      try {
+        const pids = sh(['ip', 'netns', 'pids', ns]).split(/\s+/).filter(Boolean);
+        for (const pid of pids) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+      } catch { /* no such namespace */ }
+      try { sh(['ip', 'netns', 'del', ns]); } catch { /* already gone */ }
+    }
+  }
+}
