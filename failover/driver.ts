@@ -1,0 +1,239 @@
+// The Linux alias driver: adds and removes VIPs with `ip addr`, reconciles on start, announces with arping / ndptool.
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import type { Logger } from './deps.js';
+import type { VipSpec } from './ip.js';
+
+/*
+ * Commands (all through the injected exec, so tests run none of them):
+ *
+ * | operation        | IPv4                                                   | IPv6                                   |
+ * |------------------|--------------------------------------------------------|----------------------------------------|
+ * | list             | ip -j addr show dev IFACE                              | (same)                                 |
+ * | add              | ip -4 addr add VIP/PREFIX dev IFACE label IFACE:roam   | ip -6 addr add VIP/PREFIX dev IFACE    |
+ * |                  |                                                        |   nodad  (usable at once; duplicates   |
+ * |                  |                                                        |   are the protocol's job, not DAD's)   |
+ * | del              | ip addr del VIP/PREFIX dev IFACE                       | (same)                                 |
+ * | announce, each   | iputils: arping -q -U -c 1 -I IFACE VIP                | ndptool -t na -U -i IFACE -T VIP send  |
+ * | of `count` times | Habets:  arping -q -U -S VIP -c 1 -i IFACE VIP         |   (libndp-tools: unsolicited NA to     |
+ * | `intervalMs` apart                                                        |   all-nodes with the Override flag)    |
+ *
+ * Idempotent: "File exists" on add and "Cannot assign requested address" on del are
+ * success. IPv6 addresses carry no label, so they are recognised by the VIP set.
+ * Note: deleting the *primary* IPv4 address of a subnet deletes its secondaries unless
+ * net.ipv4.conf.IFACE.promote_secondaries=1; use /32 VIPs or set that sysctl.
+ */
+
+export interface ExecResult {
+  code: number | null; // null: killed (timeout) or never started
+  stdout: string;
+  stderr: string;
+  error?: string; // spawn error code (ENOENT, EACCES) or 'timeout'
+}
+
+/** Runs a program without a shell; never rejects. */
+export type ExecFn = (file: string, args: readonly string[], opts: { timeoutMs: number }) => Promise<ExecResult>;
+
+export const realExec: ExecFn = (file, args, opts) =>
+  new Promise((resolve) => {
+    execFile(file, [...args], { timeout: opts.timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (!err) return resolve({ code: 0, stdout, stderr });
+      const e = err as NodeJS.ErrnoException & { code?: string | number; killed?: boolean };
+      if (typeof e.code === 'number') return resolve({ code: e.code, stdout, stderr });
+      resolve({ code: null, stdout, stderr, error: e.killed ? 'timeout' : (e.code ?? e.message) });
+    });
+  });
+
+export type DriverErrorCode = 'EDRIVER_PERM' | 'EDRIVER_NO_DEVICE' | 'EDRIVER_NOT_FOUND' | 'EDRIVER_EXEC' | 'EDRIVER_PARSE' | 'EDRIVER_UNKNOWN_VIP';
+
+export class DriverError extends Error {
+  constructor(readonly code: DriverErrorCode, message: string) {
+    super(message);
+    this.name = 'DriverError';
+  }
+}
+
+/** What the engine needs from the node; the Linux class below and test fakes implement it. */
+export interface VipDriver {
+  /** Throws a DriverError when the driver cannot work at all (no CAP_NET_ADMIN); optional. */
+  preflight?(): Promise<void>;
+  /** On start: removes our stale aliases, returns the configured VIPs the interface already has. */
+  reconcile(): Promise<string[]>;
+  /** The configured VIPs the interface has now (for repair checks). */
+  present(): Promise<string[]>;
+  add(vip: string): Promise<void>;
+  del(vip: string): Promise<void>;
+  announce(vip: string): Promise<void>;
+}
+
+const CAP_NET_ADMIN = 12n; // linux/capability.h
+
+/** Whether the effective capability set in /proc/self/status text includes CAP_NET_ADMIN. */
+export function hasCapNetAdmin(procStatus: string): boolean {
+  const hex = /^CapEff:\s*([0-9a-fA-F]+)\s*$/m.exec(procStatus)?.[1];
+  return hex !== undefined && ((BigInt(`0x${hex}`) >> CAP_NET_ADMIN) & 1n) === 1n;
+}
+
+/** The roamdns IPv4 label: IFACE:roam cut to the kernel's 15 characters; none when the name leaves no room. */
+export function roamLabel(iface: string): string | undefined {
+  const room = 15 - iface.length - 1;
+  return room >= 1 ? `${iface}:${'roam'.slice(0, room)}` : undefined;
+}
+
+export interface IpAddress {
+  address: string;
+  prefix: number;
+  family: 4 | 6;
+  label?: string;
+}
+
+/** Parses `ip -j addr show dev IFACE`; throws DriverError on anything else. */
+export function parseIpAddrJson(text: string): IpAddress[] {
+  let data: unknown;
+  try { data = JSON.parse(text); } catch { throw new DriverError('EDRIVER_PARSE', 'ip -j addr show: output is not JSON'); }
+  if (!Array.isArray(data)) throw new DriverError('EDRIVER_PARSE', 'ip -j addr show: expected a JSON array');
+  const out: IpAddress[] = [];
+  for (const link of data as Array<{ addr_info?: unknown }>) {
+    for (const a of Array.isArray(link?.addr_info) ? (link.addr_info as Array<Record<string, unknown>>) : []) {
+      if ((a.family !== 'inet' && a.family !== 'inet6') || typeof a.local !== 'string' || typeof a.prefixlen !== 'number') continue;
+      out.push({ address: a.local, prefix: a.prefixlen, family: a.family === 'inet' ? 4 : 6, label: typeof a.label === 'string' ? a.label : undefined });
+    }
+  }
+  return out;
+}
+
+export interface LinuxDriverOptions {
+  iface: string;
+  vips: readonly VipSpec[];
+  exec: ExecFn;
+  log: Logger;
+  announce: { count: number; intervalMs: number };
+  arping?: 'auto' | 'iputils' | 'habets';
+  sleep?: (ms: number) => Promise<void>;
+  timeoutMs?: number; // per command, default 2000
+  procStatus?: () => string; // default: reads /proc/self/status
+}
+
+type ArpingFlavor = 'iputils' | 'habets' | 'missing';
+const PACKAGES: Record<string, string> = { ip: 'iproute2', ndptool: 'libndp-tools', arping: 'arping or iputils-arping' };
+
+export class LinuxAliasDriver implements VipDriver {
+  readonly label: string | undefined;
+  private readonly specs: Map<string, VipSpec>;
+  private readonly prefixNow = new Map<string, number>(); // prefix found on the interface, for del
+  private flavor: Promise<ArpingFlavor> | undefined;
+
+  constructor(private readonly o: LinuxDriverOptions) {
+    this.label = roamLabel(o.iface);
+    this.specs = new Map(o.vips.map((v) => [v.address, v]));
+  }
+
+  async preflight(): Promise<void> {
+    const text = (this.o.procStatus ?? (() => readFileSync('/proc/self/status', 'utf8')))();
+    if (!hasCapNetAdmin(text)) {
+      throw new DriverError('EDRIVER_PERM', `adding VIPs to ${this.o.iface} needs CAP_NET_ADMIN: run roamdns agent as root or grant it (systemd: AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW)`);
+    }
+  }
+
+  private async run(file: string, args: string[]): Promise<ExecResult> {
+    const r = await this.o.exec(file, args, { timeoutMs: this.o.timeoutMs ?? 2000 });
+    if (r.error === 'ENOENT') throw new DriverError('EDRIVER_NOT_FOUND', `${file}: not installed (Debian package: ${PACKAGES[file] ?? file})`);
+    return r;
+  }
+
+  private fail(what: string, r: ExecResult): never {
+    const msg = `${what}: ${(r.stderr || r.error || `exit ${r.code}`).trim()}`;
+    if (/Operation not permitted|Permission denied/i.test(r.stderr)) throw new DriverError('EDRIVER_PERM', `${msg} — the agent needs root or CAP_NET_ADMIN`);
+    if (/Cannot find device|does not exist/i.test(r.stderr)) throw new DriverError('EDRIVER_NO_DEVICE', `${msg} — interface ${this.o.iface} not found`);
+    throw new DriverError('EDRIVER_EXEC', msg);
+  }
+
+  private spec(vip: string): VipSpec {
+    const s = this.specs.get(vip);
+    if (!s) throw new DriverError('EDRIVER_UNKNOWN_VIP', `${vip} is not a configured VIP`);
+    return s;
+  }
+
+  /** Addresses on the interface that are ours: our label, or a configured VIP. */
+  private async ours(): Promise<IpAddress[]> {
+    const r = await this.run('ip', ['-j', 'addr', 'show', 'dev', this.o.iface]);
+    if (r.code !== 0) this.fail(`ip addr show dev ${this.o.iface}`, r);
+    const mine = parseIpAddrJson(r.stdout).filter((a) => this.specs.has(a.address) || (this.label !== undefined && a.label === this.label));
+    for (const a of mine) this.prefixNow.set(a.address, a.prefix);
+    return mine;
+  }
+
+  async present(): Promise<string[]> {
+    return (await this.ours()).filter((a) => this.specs.has(a.address)).map((a) => a.address);
+  }
+
+  async reconcile(): Promise<string[]> {
+    const kept: string[] = [];
+    for (const a of await this.ours()) {
+      if (this.specs.has(a.address)) { kept.push(a.address); continue; }
+      this.o.log.info({ vip: a.address, iface: this.o.iface, reason: 'unconfigured' }, 'removing stale alias');
+      await this.delRaw(a.address, a.prefix);
+    }
+    return kept;
+  }
+
+  async add(vip: string): Promise<void> {
+    const s = this.spec(vip);
+    const args = s.family === 4
+      ? ['-4', 'addr', 'add', `${vip}/${s.prefix}`, 'dev', this.o.iface, ...(this.label ? ['label', this.label] : [])]
+      : ['-6', 'addr', 'add', `${vip}/${s.prefix}`, 'dev', this.o.iface, 'nodad'];
+    const r = await this.run('ip', args);
+    if (r.code !== 0 && !/File exists|already assigned/i.test(r.stderr)) this.fail(`ip ${args.join(' ')}`, r);
+    this.prefixNow.set(vip, s.prefix);
+  }
+
+  private async delRaw(vip: string, prefix: number): Promise<void> {
+    const args = ['addr', 'del', `${vip}/${prefix}`, 'dev', this.o.iface];
+    const r = await this.run('ip', args);
+    if (r.code !== 0 && !/Cannot assign requested address|Address not found/i.test(r.stderr)) this.fail(`ip ${args.join(' ')}`, r);
+    this.prefixNow.delete(vip);
+  }
+
+  async del(vip: string): Promise<void> {
+    await this.delRaw(vip, this.prefixNow.get(vip) ?? this.spec(vip).prefix);
+  }
+
+  private detectArping(): Promise<ArpingFlavor> {
+    if (this.o.arping && this.o.arping !== 'auto') return Promise.resolve(this.o.arping);
+    this.flavor ??= this.o.exec('arping', ['-V'], { timeoutMs: 2000 }).then((r) => {
+      if (r.error === 'ENOENT') return 'missing';
+      return /habets/i.test(r.stdout + r.stderr) ? 'habets' : 'iputils';
+    });
+    return this.flavor;
+  }
+
+  private async announceOnce(s: VipSpec, flavor: ArpingFlavor): Promise<void> {
+    const iface = this.o.iface;
+    if (s.family === 6) {
+      const r = await this.run('ndptool', ['-t', 'na', '-U', '-i', iface, '-T', s.address, 'send']);
+      if (r.code !== 0) this.fail('ndptool send', r);
+      return;
+    }
+    if (flavor === 'missing') throw new DriverError('EDRIVER_NOT_FOUND', 'arping: not installed (Debian: arping or iputils-arping)');
+    const args = flavor === 'habets'
+      ? ['-q', '-U', '-S', s.address, '-c', '1', '-i', iface, s.address]
+      : ['-q', '-U', '-c', '1', '-I', iface, s.address];
+    const r = await this.run('arping', args);
+    // Habets' arping exits 1 when nobody answered, which is normal for unsolicited ARP.
+    if (r.code !== 0 && !(flavor === 'habets' && r.code === 1)) this.fail(`arping ${args.join(' ')}`, r);
+  }
+
+  /** Sends `count` announcements `intervalMs` apart (the first at once); resolves when all ran. */
+  async announce(vip: string): Promise<void> {
+    const s = this.spec(vip);
+    const flavor = s.family === 4 ? await this.detectArping() : 'iputils';
+    const sleep = this.o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const runs: Promise<unknown>[] = []; // each settles to its error or null: none can reject unhandled
+    for (let i = 0; i < this.o.announce.count; i++) {
+      if (i > 0) await sleep(this.o.announce.intervalMs);
+      runs.push(this.announceOnce(s, flavor).then(() => null, (e: unknown) => e));
+    }
+    const failed = (await Promise.all(runs)).find((e) => e !== null);
+    if (failed !== undefined) throw failed;
+  }
+}
