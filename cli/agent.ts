@@ -114,7 +114,13 @@ export async function runAgent(cfg: RoamdnsConfig, nodeArg: string | undefined, 
   }
   let agent: Agent | undefined;
   const sock = await bindHeartbeats(c.listen, (msg, from) => agent?.receive(msg, { address: from.address, port: from.port }));
-  agent = createLinuxAgent(opts, { log, send: (to, bytes) => sock.send(bytes, to.port, to.address) });
+  // Count datagrams still queued in the socket: closing it before they leave would lose the 'leaving' packets.
+  let pending = 0;
+  const send = (to: { address: string; port: number }, bytes: Buffer) => {
+    pending++;
+    sock.send(bytes, to.port, to.address, () => { pending--; });
+  };
+  agent = createLinuxAgent(opts, { log, send });
   const api = await startApi(agent, c.status_listen, log);
   try {
     await agent.start();
@@ -135,6 +141,7 @@ export async function runAgent(cfg: RoamdnsConfig, nodeArg: string | undefined, 
       log.info({ signal }, 'stopping: releasing VIPs and telling the peers');
       await agent!.stop();
       zoneStore.close();
+      for (let waited = 0; pending > 0 && waited < 500; waited += 5) await new Promise((r) => setTimeout(r, 5));
       sock.close();
       api.closeAllConnections();
       api.close();

@@ -5,13 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Tools the tests drive: dig (client), named-checkzone (zone verdicts), named and knotd (reference
-# servers and secondaries), ip (namespace cluster).
-PKGS=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils iproute2)
-BINS=(named named-checkzone dig knotd kdig ip)
+# servers and secondaries), ip/nft (namespace cluster and its packet loss), arping and ndptool (the
+# agent's gratuitous ARP and unsolicited NA). iputils-arping, not Habets' arping: it sends its frame
+# in ~3 ms where the other takes ~55 ms to start, which is most of a graceful move's gap.
+PKGS=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils iproute2 nftables iputils-arping libndp-tools)
+BINS=(named named-checkzone dig knotd kdig ip nft arping ndptool)
 missing=()
 for i in "${!BINS[@]}"; do
   command -v "${BINS[$i]}" >/dev/null 2>&1 || [ -x "/usr/sbin/${BINS[$i]}" ] || missing+=("${PKGS[$i]}")
 done
+# Habets' arping answers to the same name; replace it with iputils' (they conflict in Debian).
+if command -v arping >/dev/null 2>&1 && ! arping -V 2>&1 | grep -q iputils; then missing+=(iputils-arping); fi
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "test/run.sh: missing Debian packages: ${missing[*]} (run as root or: sudo apt-get install ${missing[*]})" >&2

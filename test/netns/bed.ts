@@ -41,8 +41,8 @@ export class Bed {
 
   private constructor(readonly id: string, private readonly sw: string) {}
 
-  /** Builds the bed: hosts[i] gets 198.51.100.(10+i) and 2001:db8::(10+i). */
-  static create(hostNames: string[]): Bed {
+  /** Builds the bed; a host given by name only gets 198.51.100.(10+i) and 2001:db8::(10+i). */
+  static create(hostSpecs: (string | { name: string; address: string })[]): Bed {
     requireNetns();
     const id = randomBytes(2).toString('hex');
     const bed = new Bed(id, `rd${id}-sw`);
@@ -51,7 +51,7 @@ export class Bed {
       sh(['ip', 'netns', 'add', bed.sw]);
       sh(['ip', '-n', bed.sw, 'link', 'add', 'br0', 'type', 'bridge', 'forward_delay', '0']);
       sh(['ip', '-n', bed.sw, 'link', 'set', 'br0', 'up']);
-      hostNames.forEach((name, i) => bed.addHost(name, i));
+      hostSpecs.forEach((h, i) => bed.addHost(typeof h === 'string' ? { name: h, address: `198.51.100.${10 + i}` } : h, i));
     } catch (err) {
       bed.destroySync();
       throw err;
@@ -59,10 +59,12 @@ export class Bed {
     return bed;
   }
 
-  private addHost(name: string, i: number): void {
+  private addHost(spec: { name: string; address: string }, i: number): void {
+    const { name } = spec;
     const ns = `rd${this.id}-${name}`;
     const peer = `v${this.id}${i}`;
-    const host: Host = { name, ns, address: `198.51.100.${10 + i}`, address6: `2001:db8::${(10 + i).toString(16)}` };
+    const last = Number(spec.address.split('.')[3]);
+    const host: Host = { name, ns, address: spec.address, address6: `2001:db8::${last.toString(16)}` };
     sh(['ip', 'netns', 'add', ns]);
     sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
     sh(['ip', '-n', this.sw, 'link', 'add', peer, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
@@ -121,10 +123,11 @@ export class Bed {
     sh(['ip', '-n', this.sw, 'link', 'set', `v${this.id}${i}`, up ? 'up' : 'down']);
   }
 
-  /** Drops `percent` of the host's incoming UDP to `port` with nftables (this kernel has no netem). */
-  loss(name: string, percent: number, port: number): void {
-    const rules = `table inet roamloss { chain in { type filter hook input priority 0; udp dport ${port} numgen random mod 100 < ${percent} drop; } }`;
-    this.exec(name, ['nft', '-f', '-'], rules);
+  /** Drops `percent` of the packets arriving on the host's eth0 with nftables (this kernel has no netem). */
+  loss(name: string, percent: number): void {
+    this.exec(name, ['nft', 'add', 'table', 'inet', 'roamloss']);
+    this.exec(name, ['nft', 'add', 'chain', 'inet', 'roamloss', 'in', '{ type filter hook input priority 0; policy accept; }']);
+    this.exec(name, ['nft', 'add', 'rule', 'inet', 'roamloss', 'in', 'iifname', 'eth0', 'numgen', 'random', 'mod', '100', '<', String(percent), 'drop']);
   }
 
   clearLoss(name: string): void {
