@@ -53,18 +53,43 @@ export function agentStatusDocument(agent: Agent): object {
   return { ...s, holds, members };
 }
 
+/** Prometheus text for the agent, built from its status on each scrape. */
+export function agentMetrics(agent: Agent): string {
+  const s = agent.status();
+  const reg = new Registry();
+  reg.counter('roamdns_agent_heartbeats_sent_total', 'Heartbeats sent').set({}, s.counters.heartbeatsSent);
+  reg.counter('roamdns_agent_heartbeats_received_total', 'Heartbeats accepted').set({}, s.counters.heartbeatsAccepted);
+  const dropped = reg.counter('roamdns_agent_heartbeats_dropped_total', 'Heartbeats dropped, by reason');
+  for (const [reason, n] of Object.entries(s.counters.heartbeatsDropped)) dropped.set({ reason }, n);
+  const moves = reg.counter('roamdns_agent_moves_total', 'VIPs acquired or released by this node');
+  moves.set({ kind: 'acquire' }, s.counters.acquisitions);
+  moves.set({ kind: 'release' }, s.counters.releases);
+  reg.counter('roamdns_agent_driver_errors_total', 'Failed ip/arping commands').set({}, s.counters.driverErrors);
+  reg.gauge('roamdns_agent_vips_held', 'VIPs on this node now').set({}, s.vips.filter((v) => v.heldHere).length);
+  reg.gauge('roamdns_agent_state', 'This node\'s state (1 for the current one)').set({ state: s.state }, 1);
+  reg.gauge('roamdns_agent_healthy', 'This node\'s own service check (1 healthy)').set({}, s.health === 'unhealthy' ? 0 : 1);
+  const alive = reg.gauge('roamdns_agent_peer_alive', 'Peers seen alive (1) or dead (0)');
+  const rtt = reg.gauge('roamdns_agent_peer_rtt_seconds', 'Heartbeat round-trip time to each peer');
+  for (const p of s.peers) {
+    alive.set({ peer: p.name }, p.alive ? 1 : 0);
+    if (p.rttMs !== undefined) rtt.set({ peer: p.name }, p.rttMs / 1000);
+  }
+  return reg.render();
+}
+
 function startApi(agent: Agent, listen: string, log: Logger): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const json = (code: number, body: object) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2));
     if (req.method === 'GET' && url.pathname === '/status') return json(200, agentStatusDocument(agent));
+    if (req.method === 'GET' && url.pathname === '/metrics') return res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(agentMetrics(agent));
     if (req.method === 'POST' && (url.pathname === '/drain' || url.pathname === '/undrain')) {
       if (url.pathname === '/drain') agent.drain();
       else agent.undrain();
       log.info({ via: 'api' }, url.pathname === '/drain' ? 'drain requested' : 'undrain requested');
       return json(200, { state: agent.state });
     }
-    json(404, { error: 'not found: GET /status, POST /drain, POST /undrain' });
+    json(404, { error: 'not found: GET /status, GET /metrics, POST /drain, POST /undrain' });
   });
   const addr = parseListen(listen);
   return new Promise((resolve, reject) => {

@@ -49,7 +49,12 @@ function table(rows: string[][]): string {
 }
 
 interface ServeStatus { pools?: Record<string, { vips: { vip: string; state: string; holders: string[]; since: string; reason: string }[] }> }
-interface AgentStatusDoc { node: string; state: string; vips: { vip: string; holder: string | null; target: string | null; heldHere: boolean; duplicate: boolean }[] }
+interface AgentStatusDoc {
+  node: string; state: string; health: string;
+  vips: { vip: string; holder: string | null; holderForMs?: number; target: string | null; heldHere: boolean; duplicate: boolean }[];
+  peers: { name: string; alive: boolean; state: string; health: string; rttMs?: number; held: string[] }[];
+  moves: { kind: string; vip: string; reason: string; to?: string; atMs: number }[];
+}
 
 export async function statusCommand(cfg: RoamdnsConfig, agent: boolean): Promise<number> {
   const target = agent ? (cfg.cluster ? url(cfg.cluster.status_listen, '/status') : undefined) : url(cfg.status.listen, '/status');
@@ -67,8 +72,13 @@ export async function statusCommand(cfg: RoamdnsConfig, agent: boolean): Promise
   }
   if (agent) {
     const a = doc as AgentStatusDoc;
-    const rows = [['VIP', 'HOLDER', 'TARGET', 'HERE', 'DUPLICATE'], ...a.vips.map((v) => [v.vip, v.holder ?? '-', v.target ?? '-', v.heldHere ? 'yes' : 'no', v.duplicate ? 'yes' : 'no'])];
-    process.stdout.write(`node ${a.node} (${a.state})\n` + table(rows));
+    const since = (ms?: number) => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)}s ago`);
+    const vips = [['VIP', 'HOLDER', 'SINCE', 'TARGET', 'DUPLICATE'], ...a.vips.map((v) => [v.vip, v.holder ?? '-', since(v.holderForMs), v.target ?? '-', v.duplicate ? 'yes' : 'no'])];
+    const members = [['NODE', 'ALIVE', 'STATE', 'HEALTH', 'RTT', 'HOLDS'],
+      [a.node + ' (this node)', 'yes', a.state, a.health, '-', a.vips.filter((v) => v.heldHere).map((v) => v.vip).join(',') || '-'],
+      ...a.peers.map((p) => [p.name, p.alive ? 'yes' : 'no', p.state, p.health, p.rttMs === undefined ? '-' : `${p.rttMs.toFixed(1)}ms`, p.held.join(',') || '-'])];
+    const moves = a.moves.slice(-10).map((m) => `  ${m.kind} ${m.vip} (${m.reason}${m.to ? ` to ${m.to}` : ''})`);
+    process.stdout.write(table(members) + '\n' + table(vips) + (moves.length ? `\nlast moves on this node:\n${moves.join('\n')}\n` : ''));
     return 0;
   }
   const s = doc as ServeStatus;

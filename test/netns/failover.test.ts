@@ -2,7 +2,7 @@
 // nodes, real `ip addr` and gratuitous ARP, a client polling every VIP every 10 ms. Each scenario
 // asserts what the client saw. Needs root (CI runs as root): without it the test fails, it does not skip.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Cluster, NODES, sleep, VIPS, waitFor } from './cluster.js';
+import { Cluster, NODES, REPO, sleep, VIPS, waitFor } from './cluster.js';
 
 let c: Cluster;
 const show = () => `holders ${JSON.stringify([...c.holders()])}\n` + [...c.agents].map(([n, a]) => `--- ${n}\n${a.output().split('\n').slice(-15).join('\n')}`).join('\n');
@@ -119,4 +119,20 @@ describe.sequential('failover in network namespaces', () => {
     await waitFor(() => c.lastAnswer()[vip] !== undefined && c.lastAnswer()[vip] !== 'www1', 2000, 'the client to reach a healthy node', show);
     expect(c.counts().www1).toBe(0);
   }, 20_000);
+
+  test('9. drain and undrain with the CLI; status and metrics from the agent', async () => {
+    await waitFor(() => c.counts().www2 === 1 && c.singleHolders(), 10_000, 'www2 to hold a VIP', show);
+    const cli = (args: string[]) => c.bed.exec('www2', [process.execPath, `${REPO}/dist/cli/main.js`, ...args, '--config', c.config]);
+    expect(cli(['agent', 'drain'])).toMatch(/drain: agent is now draining/);
+    await waitFor(() => c.counts().www2 === 0 && c.singleHolders(), 3000, 'www2 to give its VIP away', show);
+    const status = cli(['status', '--agent']);
+    expect(status).toMatch(/www2 \(this node\)\s+yes\s+draining/);
+    expect(status).toMatch(/release 198\.51\.100\.20\d \(drain to www[13]\)/);
+    const metrics = c.bed.exec('www2', [process.execPath, '-e', 'fetch("http://127.0.0.1:8054/metrics").then(r => r.text()).then(t => process.stdout.write(t))']);
+    expect(metrics).toMatch(/roamdns_agent_heartbeats_sent_total \d+/);
+    expect(metrics).toMatch(/roamdns_agent_peer_rtt_seconds\{peer="www1"\} [\d.e-]+/);
+    expect(metrics).toMatch(/roamdns_agent_state\{state="draining"\} 1/);
+    expect(cli(['agent', 'undrain'])).toMatch(/undrain: agent is now (active|joining)/);
+    await waitFor(() => c.counts().www2 === 1 && c.singleHolders(), 10_000, 'www2 to take a VIP again', show);
+  }, 30_000);
 });
