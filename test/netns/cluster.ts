@@ -18,6 +18,10 @@ export interface PollResult { t: number; vip: string; ok: boolean; what: string 
 export interface ClusterOptions {
   /** Extra YAML lines under `cluster:` (indented by two spaces). */
   clusterYaml?: string;
+  /** Extra top-level YAML (e.g. `dns:`, `pools:` for a `roamdns serve` in the bed). */
+  topYaml?: string;
+  /** More hosts on the bridge (e.g. a DNS server). */
+  extraHosts?: { name: string; address: string }[];
 }
 
 export class Cluster {
@@ -28,7 +32,7 @@ export class Cluster {
   private poller?: BedProcess;
 
   constructor(opts: ClusterOptions = {}) {
-    this.bed = Bed.create([...NODES, 'client'].map((name) => ({ name, address: ADDRESSES[name]! })));
+    this.bed = Bed.create([...[...NODES, 'client'].map((name) => ({ name, address: ADDRESSES[name]! })), ...(opts.extraHosts ?? [])]);
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'roamdns-netns-'));
     const key = path.join(this.dir, 'cluster.key');
     writeFileSync(key, 'test-bed-secret-0123456789abcdef\n');
@@ -40,6 +44,7 @@ export class Cluster {
     writeFileSync(path.join(this.dir, 'roamdns.yaml'), [
       'zones: [example.com.zone]',
       'log: { level: debug, format: json }',
+      ...(opts.topYaml ? [opts.topYaml] : []),
       'cluster:',
       '  listen: 0.0.0.0:7946',
       '  status_listen: 0.0.0.0:8054',
