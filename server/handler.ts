@@ -90,6 +90,9 @@ function answer(ctx: HandlerContext, q: Query, transport: Transport): HandlerOut
   }
   const result = lookup(ctx.zones(), q.qkey, q.qlabels, q.qtype, ctx.overlay?.());
   const bytes = renderResponse(q, result, transport);
+  if (result.kind === 'answer') {
+    for (const p of result.answer) if (p.pool) ctx.metrics.poolAnswers.inc({ pool: p.pool.key, degraded: p.pool.degraded ? 'yes' : 'no' });
+  }
   const rcode = { refused: Rcode.REFUSED, nxdomain: Rcode.NXDOMAIN, yxdomain: Rcode.YXDOMAIN }[result.kind as string] ?? Rcode.NOERROR;
   return reply(ctx, transport, rcode, bytes);
 }

@@ -67,6 +67,7 @@ export function dnsMetrics(reg: Registry) {
     internalErrors: reg.counter('roamdns_dns_internal_errors_total', 'Queries that hit a bug and were answered SERVFAIL'),
     truncated: reg.counter('roamdns_dns_truncated_total', 'UDP answers sent with TC=1'),
     axfr: reg.counter('roamdns_axfr_total', 'Zone transfer requests, by result'),
+    poolAnswers: reg.counter('roamdns_pool_answers_total', 'Answers for health-managed names, by pool and whether VIPs were withdrawn (degraded)'),
     tcpConnections: reg.gauge('roamdns_dns_tcp_connections', 'Open DNS TCP connections'),
     tcpRejected: reg.counter('roamdns_dns_tcp_rejected_total', 'TCP connections closed, by reason'),
     reloads: reg.counter('roamdns_zone_reloads_total', 'Zone loads, by zone and result'),

@@ -13,8 +13,9 @@ www AAAA 2001:db8:0:0::201\nalias CNAME www\nother A 198.51.100.9\n`;
 const zones = new ZoneSet(new Map([['example.org.', buildZone('example.org.', parseZoneText(ZONE, { file: 'z', origin: 'example.org.' }).records)]]));
 const policy = (o: Partial<PoolPolicy> = {}): PoolPolicy => ({ key: 'www.example.org.', name: 'www.example.org', whenAllDown: 'all', degradedTtlSeconds: 10, maxAnswers: 8, ...o });
 
+const metrics = dnsMetrics(new Registry());
 function ask(overlay: AnswerOverlay, name: string, type = 'A') {
-  const ctx = { zones: () => zones, overlay: () => overlay, metrics: dnsMetrics(new Registry()) };
+  const ctx = { zones: () => zones, overlay: () => overlay, metrics };
   const out = handleMessage(ctx, encodeMessage({ id: 1, questions: [{ name, type }] }), 'udp');
   return parseMessage((out as { bytes: Buffer }).bytes);
 }
@@ -42,6 +43,7 @@ describe('pool overlay', () => {
     expect(c.answer.filter((a) => a.type === 'A').map((a) => a.rdata).sort()).toEqual(['198.51.100.201', '198.51.100.203']);
     // Other names are untouched
     expect(ask(o, 'other.example.org.').answer[0]!.ttl).toBe(300);
+    expect(metrics.poolAnswers.get({ pool: 'www.example.org.', degraded: 'yes' })).toBeGreaterThanOrEqual(2);
   });
 
   test('unknown VIPs (not yet checked) are served', () => {
