@@ -160,6 +160,8 @@ describe('README examples', () => {
       expect(rows.map(([k]) => k)).toEqual(expect.arrayContaining(['zones', 'dns.listen', 'dns.transfer_allow', 'dns.tcp_idle_timeout', 'dns.tcp_max_connections', 'status.listen', 'log.level', 'log.format']));
       const defaults = parseConfig('{}\n', 'empty.yaml') as unknown as Record<string, unknown>;
       for (const [key, text] of rows) {
+        // Optional sections (cluster) have no defaults until they are written; their tables are prose.
+        if (defaults[key.split('.')[0]!] === undefined) continue;
         const actual = key.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], defaults);
         const expected = /^\d+(ms|s|m)$/.test(text) ? parseDuration(text) : parseYaml(text);
         expect(actual, `README default of ${key}`).toEqual(expected);
