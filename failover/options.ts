@@ -29,6 +29,8 @@ export const DEFAULT_MATURE_MS = 3000;
 export const DEFAULT_PORT = 7946;
 export const DEFAULT_ANNOUNCE = { count: 3, intervalMs: 200 } as const;
 export const DEFAULT_NOTIFY_TIMEOUT_MS = 5000;
+/** As the pools' probes in DESIGN.md: a check a second, down after 3 failures, up after 2 passes. */
+export const DEFAULT_SERVICE_CHECK = { intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 3 } as const;
 
 export interface NodeSpec {
   address: string;
@@ -64,7 +66,12 @@ export interface AgentOptions {
   checkSource: boolean; // drop packets whose source address is not the sender's configured address
 }
 
-export type AgentOptionsInput = Pick<AgentOptions, 'nodeName' | 'nodes' | 'vips' | 'interface' | 'secret'> & Partial<AgentOptions>;
+/** What a config loader must give; everything else has a default. */
+export type AgentOptionsInput = Pick<AgentOptions, 'nodeName' | 'nodes' | 'vips' | 'interface' | 'secret'> &
+  Partial<Omit<AgentOptions, 'serviceCheck' | 'notify'>> & {
+    serviceCheck?: Partial<ServiceCheckOptions> & { target: ServiceCheckTarget };
+    notify?: { command: string; timeoutMs?: number };
+  };
 
 export class AgentOptionsError extends Error {
   readonly code = 'EAGENT_OPTIONS';
@@ -81,6 +88,12 @@ function checkTiming(o: AgentOptions, problems: string[]): void {
   (['heartbeatMs', 'deadAfterMs', 'matureMs', 'handoffTimeoutMs'] as const).forEach(pos);
   if (o.deadAfterMs < 3 * o.heartbeatMs) problems.push(`deadAfterMs: ${o.deadAfterMs} must be at least 3 × heartbeatMs (${3 * o.heartbeatMs}) or one lost packet kills a peer`);
   if (!Number.isInteger(o.announce.count) || o.announce.count < 0 || o.announce.count > 100) problems.push(`announce.count: ${o.announce.count} must be 0..100`);
+  const sc = o.serviceCheck;
+  if (sc) {
+    if (!(sc.intervalMs > 0) || !(sc.timeoutMs > 0)) problems.push('serviceCheck: intervalMs and timeoutMs must be positive');
+    if (!Number.isInteger(sc.rise) || sc.rise < 1 || !Number.isInteger(sc.fall) || sc.fall < 1) problems.push('serviceCheck: rise and fall must be positive integers');
+    if ('http' in sc.target && !/^https?:\/\//.test(sc.target.http)) problems.push(`serviceCheck.http: "${sc.target.http}" is not an http(s) URL`);
+  }
 }
 
 function checkNodes(o: AgentOptions, problems: string[]): void {
@@ -120,6 +133,8 @@ export function resolveAgentOptions(input: AgentOptionsInput): AgentOptions {
   const o: AgentOptions = {
     port: DEFAULT_PORT, heartbeatMs: DEFAULT_HEARTBEAT_MS, deadAfterMs, matureMs: DEFAULT_MATURE_MS,
     handoffTimeoutMs: 2 * deadAfterMs, prefer: {}, announce: { ...DEFAULT_ANNOUNCE }, checkSource: true, ...given,
+    serviceCheck: given.serviceCheck && { ...DEFAULT_SERVICE_CHECK, ...given.serviceCheck },
+    notify: given.notify && { timeoutMs: DEFAULT_NOTIFY_TIMEOUT_MS, ...given.notify },
   };
   const problems: string[] = [];
   checkTiming(o, problems);

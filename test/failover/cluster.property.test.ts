@@ -11,7 +11,7 @@ type Cmd =
   | { kind: 'heal' };
 
 const TIMING = { heartbeatMs: 50, deadAfterMs: 400, matureMs: 1000 };
-const RUNS = Number(process.env.ROAMDNS_PROPERTY_RUNS ?? 12);
+const RUNS = Number(process.env.ROAMDNS_PROPERTY_RUNS ?? 10); // deep runs: ROAMDNS_PROPERTY_RUNS=2000 ROAMDNS_NO_SHRINK=1
 export const stats = { stickinessChecks: 0, convergenceChecks: 0 };
 const SETTLE_MS = TIMING.matureMs + 4 * TIMING.deadAfterMs + 1500;
 
@@ -70,7 +70,13 @@ class Checker {
     if (this.partitioned || this.frozen > 0 || this.c.time.now() <= this.excusedUntil) return;
     for (const [vip, hs] of this.c.holders()) expect(hs.length, `two holders of ${vip} at t=${this.c.time.now()}`).toBeLessThanOrEqual(1);
   };
-  endExcuse(): void { this.excusedUntil = this.c.time.now() + TIMING.deadAfterMs + 2 * TIMING.heartbeatMs; }
+  endExcuse(): void { this.excusedUntil = Math.max(this.excusedUntil, this.c.time.now() + TIMING.deadAfterMs + 2 * TIMING.heartbeatMs); }
+  /**
+   * A crash is not a planned move: survivors whose views differ at that moment (one
+   * still sees a just-rejoined node as immature) may both take an orphan. The claim rule
+   * must leave one holder within a dead_after of the death being noticed.
+   */
+  excuseCrash(): void { this.excusedUntil = Math.max(this.excusedUntil, this.c.time.now() + 2 * TIMING.deadAfterMs + 2 * TIMING.heartbeatMs); }
 }
 
 async function apply(c: Cluster, chk: Checker, cmd: Cmd, names: string[]): Promise<boolean> {
@@ -87,7 +93,11 @@ async function apply(c: Cluster, chk: Checker, cmd: Cmd, names: string[]): Promi
   const n = c.node(name);
   const running = n.up && !n.frozen;
   switch (cmd.kind) {
-    case 'crash': if (!running) return false; c.crash(name); return true;
+    case 'crash':
+      if (!running) return false;
+      c.crash(name);
+      chk.excuseCrash();
+      return true;
     case 'start': if (n.up) return false; await c.start(name); return true;
     case 'leave': if (!running) return false; await c.leave(name, chk.onStep); return true;
     case 'health': if (!running) return false; n.serviceOk = !n.serviceOk; return true;
@@ -195,8 +205,8 @@ describe('cluster properties (fast-check over simulated agents)', () => {
   }, Math.max(60_000, RUNS * 3000));
 
   it('exercised the checks', () => {
-    if (RUNS >= 12) expect(stats.stickinessChecks).toBeGreaterThan(0);
-    console.log(`property stats: ${JSON.stringify(stats)}`);
+    expect(stats.convergenceChecks).toBeGreaterThan(RUNS);
+    if (RUNS >= 10) expect(stats.stickinessChecks).toBeGreaterThan(0);
   });
 
   it('20 % loss on every link for 30 s at the default timings: no VIP moves', async () => {

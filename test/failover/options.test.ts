@@ -15,6 +15,13 @@ describe('resolveAgentOptions', () => {
     expect(o.deadAfterMs / o.heartbeatMs).toBeGreaterThanOrEqual(8);
   });
 
+  it('fills service check and notify defaults', () => {
+    const o = resolveAgentOptions({ ...base, serviceCheck: { target: { http: 'http://127.0.0.1/healthz' }, fall: 5 }, notify: { command: '/etc/roamdns/notify.sh' } });
+    expect(o.serviceCheck).toEqual({ target: { http: 'http://127.0.0.1/healthz' }, intervalMs: 1000, timeoutMs: 500, rise: 2, fall: 5 });
+    expect(o.notify).toEqual({ command: '/etc/roamdns/notify.sh', timeoutMs: 5000 });
+    expect(() => resolveAgentOptions({ ...base, serviceCheck: { target: { http: 'ftp://x' }, rise: 0 } })).toThrow(/rise and fall[\s\S]*not an http/);
+  });
+
   it('lists every problem at once', () => {
     let err: unknown;
     try {
