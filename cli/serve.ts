@@ -1,20 +1,42 @@
 // `roamdns serve`: loads the zones, answers DNS on every dns.listen address, serves the status API,
 // reloads on SIGHUP and on changes in the zones folder, stops cleanly on SIGTERM/SIGINT.
+import os from 'node:os';
+import { AnswerCache } from '../server/answer-cache.js';
 import { AddressList } from '../server/axfr.js';
 import { parseListen, startDnsServer } from '../server/dns-server.js';
 import { dnsMetrics, Registry } from '../server/metrics.js';
+import { vipText } from '../server/pool-overlay.js';
+import { RRType } from '../server/rr.js';
 import { formatProblem, ZoneStore } from '../server/zone-store.js';
 import { resolveFromConfig, type RoamdnsConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { HealthRuntime, poolsWithoutAddresses } from './health-wiring.js';
-import { startStatusServer } from './status-server.js';
+import { HealthRuntime, nameKey, poolsWithoutAddresses } from './health-wiring.js';
+import type { PoolAnswerView, StatusDocument } from './status-page.js';
+import { readStatusToken, startStatusServer, StatusTokenError } from './status-server.js';
+
+/** What DNS answers for a pool name now, read from the overlay the answer path uses (A and AAAA). */
+function poolAnswer(health: HealthRuntime, name: string): PoolAnswerView | undefined {
+  const answers = [RRType.A, RRType.AAAA].map((t) => health.overlay().get(nameKey(name), t)).filter((a) => a !== undefined);
+  if (answers.length === 0) return undefined;
+  const sets = answers.flatMap((a) => (a.kind === 'rrset' ? [a] : []));
+  if (sets.length === 0) return { kind: 'nodata', vips: [], ttl: null, degraded: true, perResponse: null };
+  return {
+    kind: 'vips',
+    vips: sets.flatMap((a) => a.rrset.rdatas.map((r) => vipText(a.rrset.type, r))),
+    ttl: Math.min(...sets.map((a) => a.rrset.ttlSeconds)),
+    degraded: sets.some((a) => a.degraded),
+    perResponse: Math.max(...sets.map((a) => a.limit)),
+  };
+}
 
 /** The /status document: zones with serials and last reload result, pools with every VIP's state. */
-function statusDocument(startedAt: string, store: ZoneStore, health: HealthRuntime): object {
+function statusDocument(startedAt: string, cfg: RoamdnsConfig, listen: StatusDocument['listen'], store: ZoneStore, health: HealthRuntime): StatusDocument {
   const snap = health.snapshot();
   return {
     version: 1,
     startedAt,
+    hostname: os.hostname(),
+    listen,
     zones: store.status(),
     pools: Object.fromEntries(Object.entries(snap.pools).map(([name, p]) => [name, {
       served: p.served,
@@ -22,14 +44,30 @@ function statusDocument(startedAt: string, store: ZoneStore, health: HealthRunti
         vip: v.vip, state: v.state, served: v.served, since: new Date(v.since).toISOString(), reason: v.reason,
         holders: v.holders, probe: v.probe, lastProbe: v.lastProbe ? { ok: v.lastProbe.ok, latencyMs: v.lastProbe.latencyMs, status: v.lastProbe.status, reason: v.lastProbe.reason, at: new Date(v.lastProbe.at).toISOString() } : null,
       })),
+      whenAllDown: cfg.pools[name]?.when_all_down,
+      degradedTtl: cfg.pools[name]?.degraded_ttl,
+      answer: poolAnswer(health, name),
     }])),
     ownership: snap.ownership ?? null,
     recentChanges: snap.recentChanges.map((c) => ({ ...c, at: new Date(c.at).toISOString() })),
   };
 }
 
+/** 127.0.0.0/8 and ::1: reachable from this host only. */
+function isLoopback(host: string): boolean {
+  return host.startsWith('127.') || host === '::1' || host === 'localhost';
+}
+
 export async function serve(cfg: RoamdnsConfig): Promise<number> {
   const log = createLogger(cfg.log.level, cfg.log.format);
+  let token: Buffer | undefined;
+  try {
+    token = cfg.status.token_file ? readStatusToken(resolveFromConfig(cfg, cfg.status.token_file)) : undefined;
+  } catch (err) {
+    if (!(err instanceof StatusTokenError)) throw err;
+    process.stderr.write(`${cfg.file}: ${err.message}\n`);
+    return 2;
+  }
   const registry = new Registry();
   const metrics = dnsMetrics(registry);
   const source = Array.isArray(cfg.zones) ? cfg.zones.map((z) => resolveFromConfig(cfg, z)) : resolveFromConfig(cfg, cfg.zones);
@@ -64,7 +102,7 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
   health.zonesChanged(store.current());
   const startedAt = new Date().toISOString();
   const dns = await startDnsServer(
-    { zones: () => store.current(), overlay: () => health.overlay(), metrics },
+    { zones: () => store.current(), overlay: () => health.overlay(), metrics, cache: new AnswerCache(metrics) },
     {
       listen: cfg.dns.listen.map(parseListen),
       transferAllow: new AddressList(cfg.dns.transfer_allow),
@@ -74,13 +112,18 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
     },
   );
   const statusAddr = parseListen(cfg.status.listen);
+  const dnsListen = dns.addresses.map((a) => `${a.host}:${a.port}`);
+  const listen = { dns: dnsListen, status: cfg.status.listen };
   const status = await startStatusServer(
-    { registry, extraMetrics: () => health.metrics.render(), status: () => statusDocument(startedAt, store, health) },
+    { registry, extraMetrics: () => health.metrics.render(), status: () => statusDocument(startedAt, cfg, listen, store, health) },
     statusAddr.host,
     statusAddr.port,
+    { token },
   );
+  listen.status = `${statusAddr.host.includes(':') ? `[${statusAddr.host}]` : statusAddr.host}:${status.port}`;
+  if (!token && !isLoopback(statusAddr.host)) log.warn({ status: cfg.status.listen }, 'status API listens beyond loopback without status.token_file');
   store.watch();
-  log.info({ dns: dns.addresses.map((a) => `${a.host}:${a.port}`), status: `${statusAddr.host}:${status.port}`, zones: [...store.current().zones.keys()] }, 'serving');
+  log.info({ dns: dnsListen, status: `${statusAddr.host}:${status.port}`, statusAuth: token ? 'bearer' : 'none', zones: [...store.current().zones.keys()] }, 'serving');
   process.on('SIGHUP', () => {
     log.info({}, 'SIGHUP: reloading zones');
     store.load('SIGHUP');

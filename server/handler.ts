@@ -7,6 +7,7 @@ import { RRClass, RRType } from './rr.js';
 import { parseQuery, Rcode, type Query } from './wire.js';
 import type { ZoneSet } from './zone.js';
 import type { AnswerOverlay } from './pool-overlay.js';
+import type { AnswerCache } from './answer-cache.js';
 
 const rcodeNames: Record<number, string> = { 0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED', 6: 'YXDOMAIN', 9: 'NOTAUTH', 16: 'BADVERS' };
 
@@ -15,6 +16,8 @@ export interface HandlerContext {
   zones(): ZoneSet;
   /** Health-aware answers for pool names (rebuilt off the hot path when health or zones change). */
   overlay?(): AnswerOverlay;
+  /** Prebuilt answers (the fast path); without it every query takes the general path. */
+  cache?: AnswerCache;
   metrics: DnsMetrics;
 }
 
@@ -32,6 +35,14 @@ function reply(ctx: HandlerContext, transport: Transport, rcode: number, bytes: 
 
 /** Handles one DNS message received over `transport`. Never throws. */
 export function handleMessage(ctx: HandlerContext, msg: Buffer, transport: Transport): HandlerOutcome {
+  if (ctx.cache) {
+    try {
+      const bytes = ctx.cache.answer(msg, transport, ctx.zones(), ctx.overlay?.());
+      if (bytes) return { kind: 'reply', bytes };
+    } catch {
+      ctx.metrics.internalErrors.inc(); // a bug in the fast path: the general path still answers
+    }
+  }
   let parsed;
   try {
     parsed = parseQuery(msg);

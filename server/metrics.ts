@@ -21,6 +21,13 @@ export class Metric {
     this.values.set(labelKey(labels), value);
   }
 
+  /** A counter bound to fixed labels: the label key is computed once, increments are a Map update. */
+  bind(labels: Labels = {}): { inc(by?: number): void } {
+    const k = labelKey(labels);
+    const values = this.values;
+    return { inc: (by = 1) => values.set(k, (values.get(k) ?? 0) + by) };
+  }
+
   /** Current value for these labels (0 when never touched). */
   get(labels: Labels = {}): number {
     return this.values.get(labelKey(labels)) ?? 0;

@@ -44,13 +44,21 @@ function sectionsOf(result: LookupResult): Sections {
   }
 }
 
-/** Expands placed RRsets into records, rotating each RRset by one per use. */
-function* recordsOf(placed: Placed[]): Generator<WireRecord> {
+/**
+ * Expands placed RRsets into records. Each RRset starts at record `rotation % n` when a rotation
+ * is given (the answer cache builds every variant that way), else at its own cursor, which
+ * advances by one per use (BIND's rrset-order cyclic).
+ */
+function* recordsOf(placed: Placed[], rotation: number | undefined): Generator<WireRecord> {
   for (const p of placed) {
     const set = p.rrset;
     const n = set.rdatas.length;
-    const start = n > 1 ? set.next++ % n : 0;
-    if (set.next >= 0x3fffffff) set.next = 0;
+    let start = 0;
+    if (n > 1 && rotation !== undefined) start = rotation % n;
+    else if (n > 1) {
+      start = set.next++ % n;
+      if (set.next >= 0x3fffffff) set.next = 0;
+    }
     const owner = p.owner ?? set.ownerLabels;
     const ttl = p.ttlSeconds ?? set.ttlSeconds;
     const count = p.limit === undefined ? n : Math.min(n, p.limit);
@@ -74,20 +82,33 @@ function writeAll(w: ResponseWriter, records: Iterable<WireRecord>): { count: nu
   return { count, complete: true };
 }
 
-/** Encodes the response to `query` from `result`. */
-export function renderResponse(query: Query, result: LookupResult, transport: Transport): Buffer {
-  return renderSections(query, sectionsOf(result), transport);
+/** Encodes the response to `query` from `result`; `rotation` fixes where every RRset starts. */
+export function renderResponse(query: Query, result: LookupResult, transport: Transport, rotation?: number): Buffer {
+  return renderSections(query, sectionsOf(result), transport, rotation);
+}
+
+/** How many distinct rotations a result has: the least common multiple of its RRset sizes, capped. */
+export function rotationCount(result: LookupResult, cap = 64): number {
+  if (result.kind === 'refused') return 1;
+  const placed = [...result.answer, ...('authority' in result ? result.authority : []), ...('additional' in result ? result.additional : [])];
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  let n = 1;
+  for (const p of placed) {
+    const k = p.rrset.rdatas.length;
+    if (k > 1) n = Math.min(cap, (n * k) / gcd(n, k));
+  }
+  return n;
 }
 
 /** Encodes a response from explicit sections (for answers that are not lookups, e.g. IXFR's SOA). */
-export function renderSections(query: Query, s: Sections, transport: Transport): Buffer {
+export function renderSections(query: Query, s: Sections, transport: Transport, rotation?: number): Buffer {
   const limit = sizeLimit(query.edns, transport);
   const optReserve = query.edns ? OPT_SIZE : 0;
   const w = new ResponseWriter(limit - optReserve, limit);
   w.question(query.qlabels, query.qtype, query.qclass);
   const afterQuestion = w.off;
-  const an = writeAll(w, recordsOf(s.answer));
-  const ns = an.complete ? writeAll(w, recordsOf(s.authority)) : { count: 0, complete: false };
+  const an = writeAll(w, recordsOf(s.answer, rotation));
+  const ns = an.complete ? writeAll(w, recordsOf(s.authority, rotation)) : { count: 0, complete: false };
   let tc = false;
   let ar = { count: 0, complete: true };
   if (!an.complete || !ns.complete) {
@@ -98,7 +119,7 @@ export function renderSections(query: Query, s: Sections, transport: Transport):
     ns.count = 0;
   } else {
     // Additional data is optional: whatever does not fit is left out without TC (RFC 2181 §9).
-    ar = writeAll(w, recordsOf(s.additional));
+    ar = writeAll(w, recordsOf(s.additional, rotation));
   }
   return finish(w, query, flagsFor(query, s.aa, tc, s.rcode), [1, an.count, ns.count, ar.count], s.rcode, limit);
 }

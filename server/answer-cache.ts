@@ -1,0 +1,166 @@
+// The fast path: answers kept as finished wire messages, keyed by (question bytes lower-cased,
+// transport size class). Per query only the header and the question are read; the ID, the RD/CD
+// bits, the question as asked and the DO bit are patched into a copy of a prebuilt variant; the
+// variant (round-robin rotation) is chosen by a counter. Entries are built by the general path
+// (lookup + render) on first use, so both paths give the same bytes by construction; anything
+// unusual (EDNS options beyond the basics, odd sizes, AXFR, non-IN classes) is left to it.
+import type { AnswerOverlay } from './pool-overlay.js';
+import { lookup } from './lookup.js';
+import type { DnsMetrics } from './metrics.js';
+import { renderResponse, rotationCount, type Transport } from './response.js';
+import { RRClass, RRType } from './rr.js';
+import { parseQuery, type Query } from './wire.js';
+import type { ZoneSet } from './zone.js';
+
+/** Where the response's OPT flags byte is, or -1; the DO bit is its top bit (RFC 3225). */
+interface Entry {
+  variants: Buffer[];
+  next: number;
+  optFlagsAt: number;
+  countQuery: () => void;
+  countExtra?: () => void;
+  dependsOnPools: boolean;
+}
+
+/** What the header and question of a query say, when it is simple enough for the fast path. */
+interface Peek {
+  key: string;
+  qend: number;
+  dnssecOk: boolean;
+}
+
+const MAX_ENTRIES = 100_000;
+const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN'];
+const UNCACHEABLE_TYPES = new Set<number>([RRType.AXFR, RRType.IXFR, RRType.OPT, RRType.MAILA, RRType.MAILB]);
+
+/**
+ * Reads just enough of a query to know it is plain: QR=0, QUERY, one question of class IN,
+ * no answer/authority records, at most one OPT (version 0, well-formed options, UDP size ≥ 1232
+ * over UDP), uncompressed ASCII name, nothing after. Anything else returns undefined.
+ */
+export function peek(msg: Buffer, transport: Transport): Peek | undefined {
+  const len = msg.length;
+  if (len < 17 || (msg[2]! & 0xf8) !== 0) return undefined; // QR=1 or opcode != QUERY
+  if (msg[4] !== 0 || msg[5] !== 1 || msg[6] !== 0 || msg[7] !== 0 || msg[8] !== 0 || msg[9] !== 0 || msg[10] !== 0) return undefined;
+  const ar = msg[11]!;
+  if (ar > 1) return undefined;
+  let o = 12;
+  for (;;) {
+    const l = msg[o];
+    if (l === undefined || l > 63) return undefined; // also rejects compression pointers
+    if (l === 0) break;
+    if (o + 1 + l >= len) return undefined;
+    for (let i = o + 1; i <= o + l; i++) if (msg[i]! >= 0x80) return undefined;
+    o += 1 + l;
+  }
+  if (o - 12 + 1 > 255 || o + 5 > len) return undefined;
+  const qtype = (msg[o + 1]! << 8) | msg[o + 2]!;
+  if (msg[o + 3] !== 0 || msg[o + 4] !== RRClass.IN || UNCACHEABLE_TYPES.has(qtype)) return undefined;
+  const qend = o + 5;
+  let cls = transport === 'tcp' ? 2 : 0;
+  let dnssecOk = false;
+  if (ar === 1) {
+    // OPT: root owner, type 41, class = UDP size, TTL = ext-rcode, version, flags; then options.
+    if (qend + 11 > len || msg[qend] !== 0 || msg[qend + 1] !== 0 || msg[qend + 2] !== 41 || msg[qend + 6] !== 0) return undefined;
+    const udp = (msg[qend + 3]! << 8) | msg[qend + 4]!;
+    if (transport === 'udp' && udp < 1232) return undefined;
+    dnssecOk = (msg[qend + 7]! & 0x80) !== 0;
+    let p = qend + 11;
+    const end = p + ((msg[qend + 9]! << 8) | msg[qend + 10]!);
+    if (end !== len) return undefined;
+    while (p < end) {
+      if (p + 4 > end) return undefined;
+      p += 4 + ((msg[p + 2]! << 8) | msg[p + 3]!);
+    }
+    if (p !== end) return undefined;
+    cls += 1;
+  } else if (qend !== len) return undefined;
+  return { key: msg.toString('latin1', 12, qend).toLowerCase() + cls, qend, dnssecOk };
+}
+
+export class AnswerCache {
+  private entries = new Map<string, Entry>();
+  private zonesSeen: ZoneSet | undefined;
+  private overlaySeen: AnswerOverlay | undefined;
+  private readonly poolKeys = new Set<string>();
+  private readonly counters = new Map<string, () => void>();
+
+  constructor(private readonly metrics: DnsMetrics) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The response to `msg` from the cache (built on a miss), or undefined for the general path. */
+  answer(msg: Buffer, transport: Transport, zones: ZoneSet, overlay: AnswerOverlay | undefined): Buffer | undefined {
+    if (zones !== this.zonesSeen) {
+      this.entries = new Map();
+      this.poolKeys.clear();
+      this.zonesSeen = zones;
+      this.overlaySeen = overlay;
+    } else if (overlay !== this.overlaySeen) {
+      // Health changed: only answers that came from a pool are stale.
+      for (const k of this.poolKeys) this.entries.delete(k);
+      this.poolKeys.clear();
+      this.overlaySeen = overlay;
+    }
+    const p = peek(msg, transport);
+    if (!p) return undefined;
+    let e = this.entries.get(p.key);
+    if (!e) {
+      e = this.build(msg, transport, zones, overlay);
+      if (!e) return undefined;
+      if (this.entries.size >= MAX_ENTRIES) { this.entries = new Map(); this.poolKeys.clear(); }
+      this.entries.set(p.key, e);
+      if (e.dependsOnPools) this.poolKeys.add(p.key);
+    }
+    const v = e.variants[e.next++ % e.variants.length]!;
+    if (e.next >= 0x3fffffff) e.next = 0;
+    const out = Buffer.allocUnsafe(v.length);
+    v.copy(out);
+    out[0] = msg[0]!;
+    out[1] = msg[1]!;
+    out[2]! |= msg[2]! & 0x01; // RD is copied (RFC 1035 §4.1.1)
+    out[3]! |= msg[3]! & 0x10; // CD is copied (RFC 6840 §5.9)
+    msg.copy(out, 12, 12, p.qend); // the question exactly as asked
+    if (p.dnssecOk && e.optFlagsAt >= 0) out[e.optFlagsAt]! |= 0x80;
+    e.countQuery();
+    e.countExtra?.();
+    return out;
+  }
+
+  /** Builds every rotation of the answer with the general path. */
+  private build(msg: Buffer, transport: Transport, zones: ZoneSet, overlay: AnswerOverlay | undefined): Entry | undefined {
+    const parsed = parseQuery(msg);
+    if (parsed.kind !== 'query') return undefined;
+    const q: Query = { ...parsed.query, id: 0, rd: false, cd: false, edns: parsed.query.edns && { ...parsed.query.edns, dnssecOk: false } };
+    const result = lookup(zones, q.qkey, q.qlabels, q.qtype, overlay);
+    const n = rotationCount(result);
+    const variants = Array.from({ length: n }, (_, k) => renderResponse(q, result, transport, k));
+    const first = variants[0]!;
+    const rcode = first[3]! & 0xf;
+    const truncated = (first[2]! & 0x02) !== 0;
+    const pools = result.kind === 'answer' ? result.answer.filter((x) => x.pool) : [];
+    const dependsOnPools = overlay !== undefined && overlay.size > 0 && (pools.length > 0 || result.kind === 'nodata');
+    const extra: (() => void)[] = pools.map((x) => this.counter(this.metrics.poolAnswers, { pool: x.pool!.key, degraded: x.pool!.degraded ? 'yes' : 'no' }));
+    if (truncated && transport === 'udp') extra.push(this.counter(this.metrics.truncated, {}));
+    return {
+      variants, next: 0,
+      optFlagsAt: q.edns ? first.length - 11 + 7 : -1,
+      countQuery: this.counter(this.metrics.queries, { transport, rcode: RCODE_NAMES[rcode] ?? String(rcode) }),
+      countExtra: extra.length === 0 ? undefined : extra.length === 1 ? extra[0] : () => extra.forEach((f) => f()),
+      dependsOnPools,
+    };
+  }
+
+  private counter(metric: DnsMetrics['queries'], labels: Record<string, string>): () => void {
+    const k = metric.name + JSON.stringify(labels);
+    let f = this.counters.get(k);
+    if (!f) {
+      const bound = metric.bind(labels);
+      f = () => bound.inc();
+      this.counters.set(k, f);
+    }
+    return f;
+  }
+}
