@@ -6,6 +6,7 @@ import { formatProblem, ZoneStore } from '../server/zone-store.js';
 import { dnsMetrics, Registry } from '../server/metrics.js';
 import { resolveFromConfig, type RoamdnsConfig } from './config.js';
 import { checkPoolsOnce, poolsWithoutAddresses } from './health-wiring.js';
+import { readStatusToken, StatusTokenError } from './status-server.js';
 
 const quiet = { info() {}, warn() {}, error() {} };
 
@@ -62,9 +63,30 @@ export async function statusCommand(cfg: RoamdnsConfig, agent: boolean): Promise
     process.stderr.write(`${cfg.file}: --agent needs a cluster section\n`);
     return 2;
   }
+  // The serve status API may want the bearer token (status.token_file); the agent's API is another listener.
+  const headers: Record<string, string> = {};
+  if (!agent && cfg.status.token_file) {
+    try {
+      headers.authorization = `Bearer ${readStatusToken(resolveFromConfig(cfg, cfg.status.token_file)).toString('latin1')}`;
+    } catch (err) {
+      if (!(err instanceof StatusTokenError)) throw err;
+      process.stderr.write(`${cfg.file}: ${err.message}\n`);
+      return 2;
+    }
+  }
   let doc: unknown;
   try {
-    const res = await fetch(target, { signal: AbortSignal.timeout(3000) });
+    const res = await fetch(target, { headers, signal: AbortSignal.timeout(3000) });
+    if (res.status === 401) {
+      await res.body?.cancel();
+      process.stderr.write(`roamdns status: ${target} refused the request (401): ${cfg.status.token_file ? 'the token in status.token_file is not the one the server uses' : 'the server wants a bearer token; set status.token_file'}\n`);
+      return 1;
+    }
+    if (!res.ok) {
+      await res.body?.cancel();
+      process.stderr.write(`roamdns status: ${target} answered HTTP ${res.status}\n`);
+      return 1;
+    }
     doc = await res.json();
   } catch (err) {
     process.stderr.write(`roamdns status: cannot reach ${target}: ${(err as Error).message}\n`);

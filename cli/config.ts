@@ -19,7 +19,8 @@ export interface RoamdnsConfig {
     tcp_idle_timeout: number;
     tcp_max_connections: number;
   };
-  status: { listen: string };
+  /** The status API; with token_file set, every request needs `Authorization: Bearer <token>`. */
+  status: { listen: string; token_file?: string };
   /** Health-managed names: name -> how its VIPs are checked and answered. */
   pools: Record<string, PoolConfig>;
   cluster?: ClusterConfig;
@@ -181,7 +182,14 @@ export const configSpec: Spec = {
       },
     },
     status: {
-      spec: { kind: 'object', fields: { listen: { spec: hostPort, default: '127.0.0.1:8053' } } },
+      spec: {
+        kind: 'object',
+        fields: {
+          listen: { spec: hostPort, default: '127.0.0.1:8053' },
+          // A file holding the bearer token (owner-only, like cluster.secret_file); read at start-up.
+          token_file: { spec: { kind: 'string', pattern: /\S/, hint: 'a file path' } },
+        },
+      },
     },
     pools: { spec: { kind: 'map', keyHint: 'name: { check, when_all_down, degraded_ttl, max_answers }', of: poolSpec() }, default: {} },
     cluster: { spec: clusterSpec(), optional: true },
