@@ -18,6 +18,8 @@ export interface RoamdnsConfig {
     transfer_allow: string[];
     tcp_idle_timeout: number;
     tcp_max_connections: number;
+    /** DNS worker processes: 'auto' (one per core) or a number. */
+    workers: string;
   };
   /** The status API; with token_file set, every request needs `Authorization: Bearer <token>`. */
   status: { listen: string; token_file?: string };
@@ -178,6 +180,7 @@ export const configSpec: Spec = {
           transfer_allow: { spec: { kind: 'list', of: cidr }, default: ['127.0.0.1/32', '::1/128'] },
           tcp_idle_timeout: { spec: { kind: 'duration', minMs: 100, maxMs: 3_600_000 }, default: 10_000 },
           tcp_max_connections: { spec: { kind: 'int', min: 1, max: 1_000_000 }, default: 1000 },
+          workers: { spec: { kind: 'string', pattern: /^(auto|[1-9]|[1-5][0-9]|6[0-4])$/, hint: "'auto' (one per core) or a number of processes 1..64" }, default: 'auto' },
         },
       },
     },

@@ -113,6 +113,20 @@ export class HealthRuntime {
     this.current = buildOverlay(this.zones, this.policies, (pool, vip) => served.get(pool)?.get(vip), this.current);
   }
 
+  /** pool -> vip -> served, for VIPs with a result (what DNS workers need to build their overlay). */
+  servedMap(): Record<string, Record<string, boolean>> {
+    const out: Record<string, Record<string, boolean>> = {};
+    for (const [pool, ps] of Object.entries(this.store.snapshot().pools)) {
+      out[pool] = Object.fromEntries(ps.vips.filter((v) => v.state !== 'unknown').map((v) => [v.vip, v.served]));
+    }
+    return out;
+  }
+
+  /** Calls `fn` after every VIP state change. */
+  onChange(fn: () => void): void {
+    this.store.subscribe(() => fn());
+  }
+
   snapshot(): HealthSnapshot {
     return this.store.snapshot();
   }

@@ -184,9 +184,16 @@ function answerLine(name: string, p: PoolView): Html {
   return html`<p class="answer">DNS answers ${name} with <span class="vip">${a.vips.join(', ')}</span> · TTL ${a.ttl ?? '-'} s${per}${why}</p>`;
 }
 
+/** Colour of a group of VIPs: all served green, none red, some amber; still waiting for first results grey. */
+function overallState(served: number, unknown: number, total: number): string {
+  if (served === total) return 'up';
+  if (unknown > 0 && served + unknown === total) return 'unknown';
+  return served === 0 ? 'down' : 'conflict';
+}
+
 function pool(name: string, p: PoolView, clustered: boolean, now: number): Html {
   const total = p.vips.length, served = p.served.length;
-  const overall = served === total ? 'up' : served === 0 ? 'down' : 'conflict';
+  const overall = overallState(served, p.vips.filter((v) => v.state === 'unknown').length, total);
   const rows = p.vips.map((v) => html`
 <tr data-vip="${v.vip}" data-state="${v.state}">
 <td class="vip">${v.vip}</td><td>${badge(v.state)}</td>${clustered ? html`<td>${v.holders.length ? v.holders.join(', ') : html`<span class="muted">none</span>`}</td>` : ''}
@@ -225,7 +232,8 @@ function summary(doc: StatusDocument): { text: string; state: string } {
   const zonesBad = doc.zones.filter((z) => z.lastResult !== 'ok').length;
   if (vips.length === 0) return { text: `No pools configured: answering the zones as written${zonesBad ? `; ${zonesBad} zone(s) failed to reload` : ''}`, state: zonesBad ? 'down' : 'up' };
   const text = `${served} of ${vips.length} VIPs served${zonesBad ? `; ${zonesBad} zone(s) failed to reload` : ''}`;
-  return { text, state: served === vips.length && !zonesBad ? 'up' : served === 0 ? 'down' : 'conflict' };
+  const state = overallState(served, vips.filter((v) => v.state === 'unknown').length, vips.length);
+  return { text, state: zonesBad && state === 'up' ? 'conflict' : state };
 }
 
 /** The whole page for `doc`, ages computed at `now` (ms). */

@@ -34,8 +34,32 @@ export class Metric {
   }
 }
 
+/** A registry's values as plain data, for sending from a worker process to the primary. */
+export interface MetricSnapshot {
+  name: string;
+  help: string;
+  kind: 'counter' | 'gauge';
+  values: [string, number][];
+}
+
 export class Registry {
   private readonly metrics = new Map<string, Metric>();
+
+  snapshot(): MetricSnapshot[] {
+    return [...this.metrics.values()].map((m) => ({ name: m.name, help: m.help, kind: m.kind, values: [...m.values] }));
+  }
+
+  /** Renders several processes' snapshots as one: values with the same name and labels are summed. */
+  static renderMerged(snapshots: MetricSnapshot[][]): string {
+    const merged = new Registry();
+    for (const snap of snapshots) {
+      for (const m of snap) {
+        const target = m.kind === 'counter' ? merged.counter(m.name, m.help) : merged.gauge(m.name, m.help);
+        for (const [k, v] of m.values) target.values.set(k, (target.values.get(k) ?? 0) + v);
+      }
+    }
+    return merged.render();
+  }
 
   counter(name: string, help: string): Metric {
     return this.add(name, help, 'counter');
