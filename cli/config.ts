@@ -19,7 +19,7 @@ export interface RoamdnsConfig {
     tcp_idle_timeout: number;
     tcp_max_connections: number;
     /** DNS worker processes: 'auto' (one per core) or a number. */
-    workers: string;
+    workers: number | 'auto';
   };
   /** The status API; with token_file set, every request needs `Authorization: Bearer <token>`. */
   status: { listen: string; token_file?: string };
@@ -180,7 +180,7 @@ export const configSpec: Spec = {
           transfer_allow: { spec: { kind: 'list', of: cidr }, default: ['127.0.0.1/32', '::1/128'] },
           tcp_idle_timeout: { spec: { kind: 'duration', minMs: 100, maxMs: 3_600_000 }, default: 10_000 },
           tcp_max_connections: { spec: { kind: 'int', min: 1, max: 1_000_000 }, default: 1000 },
-          workers: { spec: { kind: 'string', pattern: /^(auto|[1-9]|[1-5][0-9]|6[0-4])$/, hint: "'auto' (one per core) or a number of processes 1..64" }, default: 'auto' },
+          workers: { spec: { kind: 'string', pattern: /^(auto|[1-9]|[1-5][0-9]|6[0-4])$/, hint: "'auto' (one per core) or a number of processes 1..64" }, default: '1' },
         },
       },
     },
@@ -226,7 +226,8 @@ export function parseConfig(text: string, file: string): RoamdnsConfig {
   const value = checker.check(rootOf(doc), configSpec, '') as Omit<RoamdnsConfig, 'file'>;
   problems.push(...checker.problems);
   if (problems.length) throw new ConfigError(file, problems);
-  return { ...value, file: path.resolve(file) };
+  const workers = value.dns.workers as unknown as string;
+  return { ...value, dns: { ...value.dns, workers: workers === 'auto' ? 'auto' : Number(workers) }, file: path.resolve(file) };
 }
 
 /** Reads and parses the config file. A missing file is an error that says so. */

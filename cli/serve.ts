@@ -13,6 +13,7 @@ import { createLogger } from './logger.js';
 import { HealthRuntime, nameKey, poolsWithoutAddresses } from './health-wiring.js';
 import type { PoolAnswerView, StatusDocument } from './status-page.js';
 import { readStatusToken, startStatusServer, StatusTokenError } from './status-server.js';
+import { isDnsWorker, runDnsWorker, WorkerPool } from './serve-workers.js';
 
 /** What DNS answers for a pool name now, read from the overlay the answer path uses (A and AAAA). */
 function poolAnswer(health: HealthRuntime, name: string): PoolAnswerView | undefined {
@@ -59,6 +60,7 @@ function isLoopback(host: string): boolean {
 }
 
 export async function serve(cfg: RoamdnsConfig): Promise<number> {
+  if (isDnsWorker()) return runDnsWorker(cfg);
   const log = createLogger(cfg.log.level, cfg.log.format);
   let token: Buffer | undefined;
   try {
@@ -101,21 +103,41 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
   // Probing starts with the zone, before the first query (a restart publishes a down VIP for one probe round at most).
   health.zonesChanged(store.current());
   const startedAt = new Date().toISOString();
-  const dns = await startDnsServer(
-    { zones: () => store.current(), overlay: () => health.overlay(), metrics, cache: new AnswerCache(metrics) },
-    {
-      listen: cfg.dns.listen.map(parseListen),
-      transferAllow: new AddressList(cfg.dns.transfer_allow),
-      tcpIdleTimeoutMs: cfg.dns.tcp_idle_timeout,
-      tcpMaxConnections: cfg.dns.tcp_max_connections,
-      log: log.child({ component: 'dns' }),
-    },
-  );
+  const workerCount = cfg.dns.workers === 'auto' ? os.availableParallelism() : cfg.dns.workers;
+  let dns: { addresses: { host: string; port: number }[]; close(): Promise<void> };
+  let metricsText: (() => Promise<string>) | undefined;
+  if (workerCount > 1) {
+    // Workers answer DNS; this process keeps the zones for /status, the health checker and the status API.
+    const pool = new WorkerPool(workerCount, log.child({ component: 'workers' }));
+    try {
+      await pool.start();
+    } catch (err) {
+      await pool.stop();
+      process.stderr.write(`roamdns: ${(err as Error).message}\n`);
+      return 2;
+    }
+    health.onChange(() => pool.broadcast({ type: 'served', served: health.servedMap() }));
+    store.onSwap(() => pool.broadcast({ type: 'reload', reason: 'primary reloaded' }));
+    metricsText = async () => Registry.renderMerged([registry.snapshot(), ...(await pool.metrics())]);
+    dns = { addresses: pool.addresses.map(parseListen), close: () => pool.stop() };
+    log.info({ workers: workerCount }, 'DNS workers started');
+  } else {
+    dns = await startDnsServer(
+      { zones: () => store.current(), overlay: () => health.overlay(), metrics, cache: new AnswerCache(metrics) },
+      {
+        listen: cfg.dns.listen.map(parseListen),
+        transferAllow: new AddressList(cfg.dns.transfer_allow),
+        tcpIdleTimeoutMs: cfg.dns.tcp_idle_timeout,
+        tcpMaxConnections: cfg.dns.tcp_max_connections,
+        log: log.child({ component: 'dns' }),
+      },
+    );
+  }
   const statusAddr = parseListen(cfg.status.listen);
   const dnsListen = dns.addresses.map((a) => `${a.host}:${a.port}`);
   const listen = { dns: dnsListen, status: cfg.status.listen };
   const status = await startStatusServer(
-    { registry, extraMetrics: () => health.metrics.render(), status: () => statusDocument(startedAt, cfg, listen, store, health) },
+    { registry, metricsText, extraMetrics: () => health.metrics.render(), status: () => statusDocument(startedAt, cfg, listen, store, health) },
     statusAddr.host,
     statusAddr.port,
     { token },

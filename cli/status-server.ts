@@ -13,6 +13,8 @@ export interface StatusSource {
   registry: Registry;
   /** More Prometheus text appended to /metrics (e.g. the health checker's). */
   extraMetrics?: () => string;
+  /** Replaces the registry's text, e.g. with the counters of every DNS worker merged. */
+  metricsText?: () => Promise<string>;
 }
 
 export interface StatusServerOptions {
@@ -98,7 +100,8 @@ export function startStatusServer(src: StatusSource, host: string, port: number,
     if (url.pathname === '/status') {
       send(res, head, 200, { 'content-type': 'application/json' }, JSON.stringify(src.status(), null, 2));
     } else if (url.pathname === '/metrics') {
-      send(res, head, 200, { 'content-type': 'text/plain; version=0.0.4' }, src.registry.render() + (src.extraMetrics?.() ?? ''));
+      const base = src.metricsText ? src.metricsText() : Promise.resolve(src.registry.render());
+      void base.then((text) => send(res, head, 200, { 'content-type': 'text/plain; version=0.0.4' }, text + (src.extraMetrics?.() ?? '')));
     } else if (url.pathname === '/') {
       send(res, head, 200, { 'content-type': 'text/html; charset=utf-8', 'content-security-policy': STATUS_PAGE_CSP, 'referrer-policy': 'no-referrer' }, renderStatusPage(src.status()));
     } else {
