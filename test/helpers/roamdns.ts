@@ -383,7 +383,7 @@ export async function waitForSoa(port: number, origin: string, proc: ManagedProc
 // ---- roamdns ---------------------------------------------------------------------------
 
 export interface RoamdnsServer { port: number; statusPort: number; dir: string; configPath: string; proc: ManagedProcess; stop(): Promise<void> }
-export interface RoamdnsOptions { zones: string[] | string; transferAllow?: string[]; extraYaml?: string; readyZone?: string }
+export interface RoamdnsOptions { zones: string[] | string; transferAllow?: string[]; extraYaml?: string; readyZone?: string; /** More lines under `dns:` (indented two spaces). */ dnsYaml?: string }
 
 /** Starts `node dist/cli/main.js serve` with a generated config; resolves once it answers SOA. */
 export async function startRoamdns(opts: RoamdnsOptions): Promise<RoamdnsServer> {
@@ -399,7 +399,7 @@ export async function startRoamdns(opts: RoamdnsOptions): Promise<RoamdnsServer>
   const zonesYaml = typeof opts.zones === 'string' ? JSON.stringify(path.resolve(opts.zones)) : `[ ${opts.zones.map((z) => JSON.stringify(path.resolve(z))).join(', ')} ]`;
   await writeFile(configPath, [
     `zones: ${zonesYaml}`, 'dns:', `  listen: [${HOST}:${port}]`,
-    `  transfer_allow: [${(opts.transferAllow ?? ['127.0.0.1/32']).join(', ')}]`,
+    `  transfer_allow: [${(opts.transferAllow ?? ['127.0.0.1/32']).join(', ')}]`, ...(opts.dnsYaml ? [opts.dnsYaml] : []),
     'status:', `  listen: ${HOST}:${statusPort}`, opts.extraYaml ?? '', '',
   ].join('\n'));
   const proc = spawnManaged(process.execPath, [cli, 'serve', '--config', configPath], { cwd: dir });

@@ -1,0 +1,77 @@
+// dns.workers: 2 — DNS answered by two cluster workers sharing the sockets; reloads and health
+// changes reach both; /metrics adds up both workers' counters.
+import http from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { query, startRoamdns, type RoamdnsServer } from '../helpers/roamdns.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'roamdns-workers-'));
+const zoneFile = path.join(dir, 'workers.test.zone');
+const zone = (serial: number, txt: string) => `$ORIGIN workers.test.\n$TTL 60\n@ SOA ns1 h ${serial} 1 1 1 30\n@ NS ns1\nns1 A 127.0.0.1\nwww A 127.0.21.2\nwww A 127.0.21.3\nv TXT "${txt}"\n`;
+let server: RoamdnsServer;
+const targets: http.Server[] = [];
+
+beforeAll(async () => {
+  writeFileSync(zoneFile, zone(1, 'one'));
+  for (const host of ['127.0.21.2', '127.0.21.3']) {
+    const t = http.createServer((_q, r) => r.end('ok'));
+    await new Promise<void>((r) => t.listen(18181, host, r));
+    targets.push(t);
+  }
+  server = await startRoamdns({
+    zones: [zoneFile], dnsYaml: '  workers: 2',
+    extraYaml: 'pools:\n  www.workers.test:\n    check: { http: { port: 18181 }, interval: 200ms, timeout: 100ms, rise: 1, fall: 1 }\n',
+  });
+});
+afterAll(async () => {
+  await server?.stop();
+  for (const t of targets) t.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const metric = async (name: string) => {
+  const text = await (await fetch(`http://127.0.0.1:${server.statusPort}/metrics`)).text();
+  return [...text.matchAll(new RegExp(`^${name}\\{[^}]*\\} (\\d+)`, 'gm'))].reduce((s, m) => s + Number(m[1]), 0);
+};
+
+describe('dns.workers: 2', () => {
+  test('two worker processes answer over UDP and TCP', async () => {
+    expect(server.proc.output()).toMatch(/"worker":1/);
+    expect(server.proc.output()).toMatch(/"worker":2/);
+    for (let i = 0; i < 20; i++) {
+      const r = await query(server.port, 'www.workers.test', 'A', { transport: i % 2 ? 'tcp' : 'udp' });
+      expect(r.answer.map((a) => a.rdata).sort()).toEqual(['127.0.21.2', '127.0.21.3']);
+    }
+  });
+
+  test('/metrics sums the workers’ counters', async () => {
+    const before = await metric('roamdns_dns_queries_total');
+    for (let i = 0; i < 50; i++) await query(server.port, 'v.workers.test', 'TXT');
+    expect((await metric('roamdns_dns_queries_total')) - before).toBe(50);
+  });
+
+  test('SIGHUP reloads every worker', async () => {
+    writeFileSync(zoneFile, zone(2, 'two'));
+    server.proc.child.kill('SIGHUP');
+    const t0 = Date.now();
+    for (;;) {
+      const answers = await Promise.all(Array.from({ length: 10 }, () => query(server.port, 'v.workers.test', 'TXT')));
+      if (answers.every((a) => a.answer[0]?.rdata === '"two"')) break;
+      if (Date.now() - t0 > 5000) throw new Error('not every worker serves the new zone');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  test('a health change reaches every worker', async () => {
+    await new Promise<void>((r) => targets[1]!.close(() => r()));
+    const t0 = Date.now();
+    for (;;) {
+      const answers = await Promise.all(Array.from({ length: 10 }, () => query(server.port, 'www.workers.test', 'A')));
+      if (answers.every((a) => a.answer.length === 1 && a.answer[0]!.rdata === '127.0.21.2')) break;
+      if (Date.now() - t0 > 5000) throw new Error('a worker still answers the down VIP');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+});
