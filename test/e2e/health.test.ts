@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { dig, makeTempDir, query, REPO_ROOT, startRoamdns, type RoamdnsServer } from '../helpers/roamdns.js';
+import { axfr, dig, makeTempDir, query, REPO_ROOT, startRoamdns, type RoamdnsServer } from '../helpers/roamdns.js';
 import { startFakeAgents, startTargets, waitFor, type FakeAgents, type TargetSet } from '../fixtures/e2e/health-servers/servers.js';
 
 const ZONE = path.join(REPO_ROOT, 'test/fixtures/e2e/health-local/zones/health.test.zone');
@@ -147,6 +147,12 @@ describe('health-aware answers without a cluster: the probe decides', () => {
       const doc = await status(srv!);
       expect(doc.pools['www.health.test']).toMatchObject({ served: [], answer: { kind: 'vips', vips: WWW, ttl: DEGRADED_TTL } });
       expect(doc.pools['closed.health.test']).toMatchObject({ served: [], answer: { kind: 'nodata', vips: [] } });
+      // AXFR still transfers the zone as written in git: every VIP, the zone's TTL.
+      const xfr = await axfr(srv!.port, 'health.test');
+      expect(xfr.rcode).toBe('NOERROR');
+      const inZone = xfr.records.filter((r) => r.name === 'closed.health.test.' && r.type === 'A');
+      expect(inZone.map((r) => r.rdata).sort()).toEqual(sorted(CLOSED));
+      expect(inZone.every((r) => r.ttl === ZONE_TTL)).toBe(true);
     } finally {
       for (const v of [...WWW, ...CLOSED]) await targets!.get(v).start();
     }
