@@ -13,6 +13,7 @@ import type { ZoneSet } from '../server/zone.js';
 import { resolveFromConfig, type ClusterConfig, type RoamdnsConfig } from './config.js';
 import { addressesOf } from './health-wiring.js';
 import type { Logger } from './logger.js';
+import { bearerMatches, readStatusToken, StatusTokenError, tokenDigestOf } from './status-server.js';
 
 /** The VIPs of the cluster: every A/AAAA of the vips_from names, as ADDRESS/PREFIX. */
 export function clusterVips(c: ClusterConfig, zones: ZoneSet): string[] {
@@ -77,10 +78,15 @@ export function agentMetrics(agent: Agent): string {
   return reg.render();
 }
 
-function startApi(agent: Agent, listen: string, log: Logger): Promise<http.Server> {
+function startApi(agent: Agent, listen: string, log: Logger, token: Buffer | undefined): Promise<http.Server> {
+  const tokenDigest = token ? tokenDigestOf(token) : undefined;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const json = (code: number, body: object) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body, null, 2));
+    if (tokenDigest && !bearerMatches(req.headers.authorization, tokenDigest)) {
+      res.setHeader('www-authenticate', 'Bearer realm="roamdns-agent"');
+      return json(401, { error: 'missing or wrong bearer token (cluster.status_token_file)' });
+    }
     if (req.method === 'GET' && url.pathname === '/status') return json(200, agentStatusDocument(agent));
     if (req.method === 'GET' && url.pathname === '/metrics') return res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(agentMetrics(agent));
     if (req.method === 'POST' && (url.pathname === '/drain' || url.pathname === '/undrain')) {
@@ -146,7 +152,14 @@ export async function runAgent(cfg: RoamdnsConfig, nodeArg: string | undefined, 
     sock.send(bytes, to.port, to.address, () => { pending--; });
   };
   agent = createLinuxAgent(opts, { log, send });
-  const api = await startApi(agent, c.status_listen, log);
+  let token: Buffer | undefined;
+  try {
+    token = c.status_token_file ? readStatusToken(resolveFromConfig(cfg, c.status_token_file)) : undefined;
+  } catch (err) {
+    if (err instanceof StatusTokenError) { sock.close(); return fail(`cluster.status_token_file: ${err.message}`); }
+    throw err;
+  }
+  const api = await startApi(agent, c.status_listen, log, token);
   try {
     await agent.start();
   } catch (err) {
@@ -187,7 +200,8 @@ export async function agentControl(cfg: RoamdnsConfig, action: 'drain' | 'undrai
   const host = addr.host === '0.0.0.0' ? '127.0.0.1' : addr.host === '::' ? '::1' : addr.host;
   const url = `http://${isIPv6(host) ? `[${host}]` : host}:${addr.port}/${action}`;
   try {
-    const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(3000) });
+    const token = cfg.cluster.status_token_file ? readStatusToken(resolveFromConfig(cfg, cfg.cluster.status_token_file)).toString('utf8') : undefined;
+    const res = await fetch(url, { method: 'POST', signal: AbortSignal.timeout(3000), headers: token ? { authorization: `Bearer ${token}` } : {} });
     const body = (await res.json()) as { state?: string };
     process.stdout.write(`${action}: agent is now ${body.state ?? 'unknown'}\n`);
     return res.ok ? 0 : 1;

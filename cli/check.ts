@@ -63,11 +63,12 @@ export async function statusCommand(cfg: RoamdnsConfig, agent: boolean): Promise
     process.stderr.write(`${cfg.file}: --agent needs a cluster section\n`);
     return 2;
   }
-  // The serve status API may want the bearer token (status.token_file); the agent's API is another listener.
+  // Each API may want its bearer token: status.token_file for serve, cluster.status_token_file for the agent.
   const headers: Record<string, string> = {};
-  if (!agent && cfg.status.token_file) {
+  const tokenFile = agent ? cfg.cluster?.status_token_file : cfg.status.token_file;
+  if (tokenFile) {
     try {
-      headers.authorization = `Bearer ${readStatusToken(resolveFromConfig(cfg, cfg.status.token_file)).toString('latin1')}`;
+      headers.authorization = `Bearer ${readStatusToken(resolveFromConfig(cfg, tokenFile)).toString('latin1')}`;
     } catch (err) {
       if (!(err instanceof StatusTokenError)) throw err;
       process.stderr.write(`${cfg.file}: ${err.message}\n`);

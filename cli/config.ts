@@ -65,6 +65,8 @@ export interface ClusterConfig {
   notify_timeout: number;
   announce: { count: number; interval: number };
   status_listen: string;
+  /** Bearer token protecting the agents' API; serve sends it when it asks the agents. */
+  status_token_file?: string;
 }
 
 /** Runs `fn` and turns a thrown message into a validation message. */
@@ -164,6 +166,7 @@ function clusterSpec(): Spec {
       notify_timeout: { spec: durationSpec(100, 600_000), default: 5000 },
       announce: { spec: { kind: 'object', fields: { count: { spec: int(0, 100), default: 3 }, interval: { spec: durationSpec(10, 10_000), default: 200 } } } },
       status_listen: { spec: hostPort, default: '127.0.0.1:8054' },
+      status_token_file: { spec: str },
     },
   };
 }

@@ -13,6 +13,7 @@ import { RRType } from '../server/rr.js';
 import type { ZoneSet } from '../server/zone.js';
 import { parseListen } from '../server/dns-server.js';
 import { resolveFromConfig, type RoamdnsConfig } from './config.js';
+import { readStatusToken } from './status-server.js';
 
 /** Canonical key of a configured name ('www.example.com' or with the trailing dot). */
 export function nameKey(name: string): string {
@@ -56,9 +57,16 @@ export function agentStatusUrls(cfg: RoamdnsConfig): string[] {
   return Object.values(cfg.cluster.nodes).map((n) => n.status_url ?? `http://${isIPv6(n.address) ? `[${n.address}]` : n.address}:${port}/status`);
 }
 
+/** The agents' API token, when the cluster has one (read once; the file was checked at start-up). */
+export function agentToken(cfg: RoamdnsConfig): string | undefined {
+  const f = cfg.cluster?.status_token_file;
+  return f ? readStatusToken(resolveFromConfig(cfg, f)).toString('utf8') : undefined;
+}
+
 function ownershipFetcher(cfg: RoamdnsConfig) {
   const urls = agentStatusUrls(cfg);
-  return cfg.cluster ? () => fetchOwnership(urls, { timeoutMs: 500 }) : undefined;
+  const token = agentToken(cfg);
+  return cfg.cluster ? () => fetchOwnership(urls, { timeoutMs: 500, token }) : undefined;
 }
 
 /** `roamdns check`: every pool's VIPs probed once. */

@@ -5,6 +5,7 @@ import { agentControl, runAgent } from './agent.js';
 import { checkCommand, statusCommand } from './check.js';
 import { ConfigError, loadConfig, type RoamdnsConfig } from './config.js';
 import { createLogger } from './logger.js';
+import { planCommand } from './plan.js';
 import { serve } from './serve.js';
 import { zoneCheckMain } from './zone-check.js';
 
@@ -18,6 +19,7 @@ Commands:
   check        probe every published VIP once; exit 0 all served, 1 some not, 2 config/zone error
   status       print the VIP view (VIP, state, holder) of a running serve (or --agent)
   zone-check   validate zone files like named-checkzone
+  plan         show what each node failure does to the survivors' traffic; exit 1 when flagged
   help         show this help
 
 Options for every command:
@@ -71,20 +73,49 @@ status.listen) as a table: pool, VIP, state, holders, since. With --agent, asks
 this node's agent instead (cluster.status_listen).
 Exit status: 0 printed, 1 the server could not be reached, 2 config error.
 `,
+  plan: `Usage: roamdns plan [--config FILE] [--pairs] [--max-share X] [--json] [--live]
+
+Reads the config and zones as 'roamdns agent' does (cluster.nodes with their
+weights, prefer, the A/AAAA records of cluster.vips_from; no secret needed)
+and, with the agents' own assignment, prints the VIP map with every node up,
+then for each node failure (each pair too, with --pairs) the new map, the VIPs
+that move and each survivor's share of client traffic, assuming clients
+spread evenly over a name's VIPs. Flags what needs acting on:
+  - a survivor above its limit: --max-share X (0.6 or 60%); by default the
+    larger of 50% and twice its normal share (weight / total weight)
+  - a VIP count that cannot be balanced (3 VIPs on 2 nodes)
+  - a prefer that names a node for more VIPs than balance gives it
+  - a name with fewer VIPs than nodes (idle nodes)
+and suggests the VIP count that balances best (a multiple of lcm(N, N-1)
+spreads one failure evenly). --json prints the same as JSON for scripts.
+
+The map with every node up is the one a cluster started together reaches;
+after nodes have bounced, which VIPs each node holds depends on that history.
+--live plans from the holders the agents report now instead (asks each
+node's agent API, as 'check' does): which node to take out next for
+maintenance, and what that does to the others. Also on serve's status page.
+
+Exit status: 0 nothing flagged, 1 something flagged, 2 config, zone or
+option error (--live: no agent answered). Run it in CI beside zone-check on
+every change to the zones.
+`,
 };
 
-type Options = { config: string; help?: boolean; node?: string; agent?: boolean };
+type Options = { config: string; help?: boolean; node?: string; agent?: boolean; pairs?: boolean; 'max-share'?: string; json?: boolean; live?: boolean };
 
 function parseOptions(command: string, args: string[]): { values: Options; positionals: string[] } | number {
   try {
     const r = parseArgs({
       args,
-      options: { config: { type: 'string', default: 'roamdns.yaml' }, help: { type: 'boolean', short: 'h' }, node: { type: 'string' }, agent: { type: 'boolean' } },
+      options: {
+        config: { type: 'string', default: 'roamdns.yaml' }, help: { type: 'boolean', short: 'h' }, node: { type: 'string' }, agent: { type: 'boolean' },
+        pairs: { type: 'boolean' }, 'max-share': { type: 'string' }, json: { type: 'boolean' }, live: { type: 'boolean' },
+      },
       allowPositionals: command === 'agent',
       strict: true,
     });
-    const allowed: Record<string, string[]> = { agent: ['node'], status: ['agent'] };
-    for (const k of ['node', 'agent']) {
+    const allowed: Record<string, string[]> = { agent: ['node'], status: ['agent'], plan: ['pairs', 'max-share', 'json', 'live'] };
+    for (const k of ['node', 'agent', 'pairs', 'max-share', 'json', 'live']) {
       if ((r.values as Record<string, unknown>)[k] !== undefined && !(allowed[command] ?? []).includes(k)) throw new Error(`Unknown option '--${k}'`);
     }
     return { values: r.values as Options, positionals: r.positionals };
@@ -134,6 +165,7 @@ async function main(argv: string[]): Promise<number> {
     case 'serve': return serve(cfg);
     case 'check': return checkCommand(cfg);
     case 'status': return statusCommand(cfg, values.agent === true);
+    case 'plan': return planCommand(cfg, { pairs: values.pairs, maxShare: values['max-share'], json: values.json, live: values.live });
     default: {
       if (positionals[0]) return agentControl(cfg, positionals[0] as 'drain' | 'undrain');
       return runAgent(cfg, values.node, createLogger(cfg.log.level, cfg.log.format).child({ component: 'agent' }));

@@ -6,6 +6,7 @@
 // `html` template tag, and a Content-Security-Policy allows only this page's own inline style and
 // script (by hash), so even a missed escape could not run script.
 import { createHash } from 'node:crypto';
+import { pct, planCapacity, splitByFamily, vipsOf, type CapacityPlan, type Scenario } from '../failover/capacity.js';
 import type { ZoneStatus } from '../server/zone-store.js';
 
 export type VipStateName = 'up' | 'conflict' | 'down' | 'orphan' | 'unknown';
@@ -52,6 +53,15 @@ export interface StatusDocument {
   pools: Record<string, PoolView>;
   ownership: { at: number; live: readonly string[]; agents: ReadonlyArray<{ url: string; ok: boolean; node?: string; reason?: string }> } | null;
   recentChanges: { pool: string; vip: string; from: string; to: string; reason: string; at: string }[];
+  /** The configured cluster, for the what-if view's weights and prefer; without it, equal weights and no prefer are assumed. */
+  cluster?: ClusterPlanView;
+}
+
+/** cluster.nodes (weights), prefer and the VIPs the agents share, as configured. */
+export interface ClusterPlanView {
+  nodes: Record<string, { weight: number }>;
+  prefer: Record<string, string>;
+  vips?: string[];
 }
 
 // ---- escaping ------------------------------------------------------------------------------
@@ -220,6 +230,59 @@ function agents(o: NonNullable<StatusDocument['ownership']>): Html {
 <table><thead><tr><th>status URL</th><th>node</th><th>reachable</th><th>reason</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
+// ---- what if a node is taken out (failover/capacity.ts on the live holders) -------------------
+
+/** What taking out each live node would do now: the agents' assignment, from the live holders. */
+export function whatIfPlan(doc: StatusDocument): CapacityPlan | undefined {
+  const o = doc.ownership;
+  if (!o) return undefined;
+  const current = new Map<string, string>();
+  for (const p of Object.values(doc.pools)) for (const v of p.vips) if (v.holders.length === 1) current.set(v.vip, v.holders[0]!);
+  const c = doc.cluster;
+  const nodes = c ? Object.entries(c.nodes).map(([name, n]) => ({ name, weight: n.weight }))
+    : [...new Set([...o.live, ...current.values()])].sort().map((name) => ({ name, weight: 1 }));
+  const shared = (vip: string) => !c?.vips || c.vips.includes(vip);
+  const pools = splitByFamily(Object.entries(doc.pools).map(([name, p]) => ({ name, vips: p.vips.map((v) => v.vip).filter(shared) })));
+  const input = { nodes, pools, prefer: new Map(Object.entries(c?.prefer ?? {})) };
+  if (nodes.length === 0 || vipsOf(input).length === 0) return undefined;
+  return planCapacity(input, { current, down: nodes.filter((n) => !o.live.includes(n.name)).map((n) => n.name) });
+}
+
+const shares = (s: Scenario): Html[] => s.loads.map((l, i) =>
+  html`${i ? ' · ' : ''}<span data-node="${l.node}" data-share="${l.share}" class="${l.over.length ? 'state state-down' : ''}">${l.node} ${pct(l.share)}</span>`);
+
+function whatIfRow(s: Scenario): Html {
+  const over = s.loads.filter((l) => l.over.length);
+  const moves = s.moved.map((m) => html`<div class="move" data-vip="${m.vip}" data-from="${m.from ?? ''}" data-to="${m.to ?? ''}"><span class="vip">${m.vip}</span> → ${m.to ?? 'nobody'}</div>`);
+  const verdict = over.length ? html`<span class="state state-down">over limit</span> ${over.map((l) => `${l.node} above ${pct(l.limit)}`).join(', ')}` : html`<span class="state state-up">ok</span>`;
+  return html`<tr data-node="${s.failed[0]}"><td>${s.failed[0]}</td><td>${moves.length ? moves : html`<span class="muted">none</span>`}</td><td>${shares(s)}</td><td>${verdict}</td></tr>`;
+}
+
+/** The node to take out next: the smallest peak share among the others, then the fewest moves. */
+function leastDisruptive(failures: readonly Scenario[]): Scenario | undefined {
+  const peak = (s: Scenario) => Math.max(...s.loads.map((l) => l.share / l.normalShare));
+  return [...failures].sort((a, b) => peak(a) - peak(b) || a.moved.length - b.moved.length)[0];
+}
+
+function whatIf(doc: StatusDocument): Html {
+  let plan: CapacityPlan | undefined;
+  try {
+    plan = whatIfPlan(doc);
+  } catch (err) {
+    return html`<h2>What if a node is taken out</h2><p class="muted">Not available: ${(err as Error).message}</p>`;
+  }
+  if (!plan) return html``;
+  const best = leastDisruptive(plan.failures);
+  const assumed = doc.cluster ? '' : html` Weights and prefer are not in this /status: equal weights and no prefer assumed.`;
+  return html`<section class="what-if" id="what-if">
+<h2>What if a node is taken out</h2>
+<p class="muted">For maintenance (drain) or a failure: the VIPs the agents would move, from the holders now, and each other node's share of the traffic after (clients spread evenly over a name's VIPs; the same plan as <code>roamdns plan</code>).${assumed}</p>
+<p>Now: ${shares(plan.baseline)}${best ? html` · least disruptive to take out next: <b data-best="${best.failed[0]}">${best.failed[0]}</b>` : ''}</p>
+${plan.failures.length ? html`<table><thead><tr><th>take out</th><th>VIPs that move</th><th>the others' share after</th><th>verdict</th></tr></thead><tbody>${plan.failures.map(whatIfRow)}</tbody></table>`
+    : html`<p class="muted">Only one live node: nothing to fail over to.</p>`}
+</section>`;
+}
+
 function changes(list: StatusDocument['recentChanges'], now: number): Html {
   const items = list.slice(-20).reverse().map((c) => html`
 <li data-vip="${c.vip}" data-from="${c.from}" data-to="${c.to}">${ago(c.at, now)} <b>${c.pool}</b> <span class="vip">${c.vip}</span> ${badge(c.from)} → ${badge(c.to)} <span class="muted">${c.reason}</span></li>`);
@@ -254,6 +317,7 @@ export function renderStatusPage(doc: StatusDocument, now = Date.now()): string 
 <div class="summary ${stateClass(sum.state)}">${sum.text}</div>
 ${pools}
 ${clustered ? agents(doc.ownership!) : ''}
+${clustered ? whatIf(doc) : ''}
 ${zones(doc.zones, now)}
 ${pools.length ? changes(doc.recentChanges, now) : ''}
 <p class="muted">JSON: <a href="status">/status</a> · Prometheus: <a href="metrics">/metrics</a></p>

@@ -62,7 +62,8 @@ export function readStatusToken(path: string): Buffer {
   return token;
 }
 
-const digest = (b: Buffer | string): Buffer => createHash('sha256').update(b).digest();
+export const tokenDigestOf = (b: Buffer | string): Buffer => createHash('sha256').update(b).digest();
+const digest = tokenDigestOf;
 
 /**
  * Whether `header` is `Bearer <token>`. The presented token and ours are compared as SHA-256

@@ -54,6 +54,8 @@ export interface FetchOwnershipOptions {
   dispatchers?: ProbeDispatchers;
   /** Clock ms stamped on each report; default Date.now. */
   now?: () => number;
+  /** Bearer token for the agents' API (cluster.status_token_file). */
+  token?: string;
 }
 
 const MAX_STATUS_BYTES = 1 << 20;
@@ -95,7 +97,7 @@ export async function fetchAgentStatus(url: string, opts: FetchOwnershipOptions 
   const timer = setTimeout(() => abort.abort(new Error(`timeout after ${timeoutMs}ms`)), timeoutMs);
   try {
     const dispatcher = (opts.dispatchers ?? defaultDispatchers).get(true, undefined, timeoutMs);
-    const res = await request(url, { dispatcher, signal: abort.signal, reset: true, headers: { accept: 'application/json' } });
+    const res = await request(url, { dispatcher, signal: abort.signal, reset: true, headers: { accept: 'application/json', ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}) } });
     let text = '';
     for await (const chunk of res.body) {
       text += (chunk as Buffer).toString('utf8');

@@ -11,6 +11,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '../..');
 export const NODES = ['www1', 'www2', 'www3'] as const;
 export const VIPS = ['198.51.100.201', '198.51.100.202', '198.51.100.203'];
+/** The agents' API token in the bed (cluster.status_token_file). */
+export const AGENT_TOKEN = 'bed-agent-token-0123456789';
 const ADDRESSES: Record<string, string> = { www1: '198.51.100.2', www2: '198.51.100.3', www3: '198.51.100.4', client: '198.51.100.100' };
 
 export interface PollResult { t: number; vip: string; ok: boolean; what: string }
@@ -37,6 +39,9 @@ export class Cluster {
     const key = path.join(this.dir, 'cluster.key');
     writeFileSync(key, 'test-bed-secret-0123456789abcdef\n');
     chmodSync(key, 0o600);
+    const token = path.join(this.dir, 'agent.token');
+    writeFileSync(token, `${AGENT_TOKEN}\n`);
+    chmodSync(token, 0o600);
     writeFileSync(path.join(this.dir, 'example.com.zone'), [
       '$ORIGIN example.com.', '$TTL 60', '@ SOA ns1 hostmaster 1 3600 600 86400 60', '@ NS ns1', 'ns1 A 198.51.100.53',
       'www1 A 198.51.100.2', 'www2 A 198.51.100.3', 'www3 A 198.51.100.4', ...VIPS.map((v) => `www A ${v}`), '',
@@ -51,6 +56,7 @@ export class Cluster {
       '  nodes:',
       ...NODES.map((n) => `    ${n}: { address: ${ADDRESSES[n]} }`),
       '  secret_file: cluster.key',
+      '  status_token_file: agent.token',
       '  vips_from: [www.example.com]',
       '  interface: eth0',
       '  service_check: { http: "http://127.0.0.1:80/healthz" }',

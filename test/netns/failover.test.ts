@@ -2,7 +2,7 @@
 // nodes, real `ip addr` and gratuitous ARP, a client polling every VIP every 10 ms. Each scenario
 // asserts what the client saw. Needs root (CI runs as root): without it the test fails, it does not skip.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Cluster, NODES, REPO, sleep, VIPS, waitFor } from './cluster.js';
+import { AGENT_TOKEN, Cluster, NODES, REPO, sleep, VIPS, waitFor } from './cluster.js';
 
 let c: Cluster;
 const show = () => `holders ${JSON.stringify([...c.holders()])}\n` + [...c.agents].map(([n, a]) => `--- ${n}\n${a.output().split('\n').slice(-15).join('\n')}`).join('\n');
@@ -128,7 +128,10 @@ describe.sequential('failover in network namespaces', () => {
     const status = cli(['status', '--agent']);
     expect(status).toMatch(/www2 \(this node\)\s+yes\s+draining/);
     expect(status).toMatch(/release 198\.51\.100\.20\d \(drain to www[13]\)/);
-    const metrics = c.bed.exec('www2', [process.execPath, '-e', 'fetch("http://127.0.0.1:8054/metrics").then(r => r.text()).then(t => process.stdout.write(t))']);
+    const get = (auth: string) => c.bed.exec('www2', [process.execPath, '-e', `fetch("http://127.0.0.1:8054/metrics", { headers: { authorization: "${auth}" } }).then(async (r) => process.stdout.write(r.status + "\\n" + await r.text()))`]);
+    expect(get('Bearer wrong-token-0123456789')).toMatch(/^401/);
+    const metrics = get(`Bearer ${AGENT_TOKEN}`);
+    expect(metrics).toMatch(/^200/);
     expect(metrics).toMatch(/roamdns_agent_heartbeats_sent_total \d+/);
     expect(metrics).toMatch(/roamdns_agent_peer_rtt_seconds\{peer="www1"\} [\d.e-]+/);
     expect(metrics).toMatch(/roamdns_agent_state\{state="draining"\} 1/);
