@@ -7,10 +7,13 @@ import { AgentOptionsError, preferMap } from '../failover/options.js';
 import { pct, planCapacity, splitByFamily, vipsOf, type CapacityInput, type CapacityPlan, type NodeLoad, type Scenario } from '../failover/capacity.js';
 import { fetchOwnership, mergeOwnership } from '../health/ownership.js';
 import { dnsMetrics, Registry } from '../server/metrics.js';
+import type { ZoneSet } from '../server/zone.js';
 import { formatProblem, ZoneStore } from '../server/zone-store.js';
 import { agentOptions, clusterVips } from './agent.js';
 import { resolveFromConfig, type ClusterConfig, type RoamdnsConfig } from './config.js';
-import { addressesOf, agentStatusUrls } from './health-wiring.js';
+import { addressesOf, agentStatusUrls, agentToken } from './health-wiring.js';
+import type { ClusterPlanView } from './status-page.js';
+import { StatusTokenError } from './status-server.js';
 
 export interface PlanFlags {
   pairs?: boolean;
@@ -61,9 +64,30 @@ export function loadCapacityInput(cfg: RoamdnsConfig): CapacityInput | { problem
   }
 }
 
+/**
+ * The cluster as configured, for serve's /status (`cluster`): the status page's what-if view then
+ * uses the weights and prefer the agents use. Undefined without a cluster section.
+ */
+export function clusterPlanView(cfg: RoamdnsConfig, zones: ZoneSet): ClusterPlanView | undefined {
+  const c = cfg.cluster;
+  if (!c) return undefined;
+  return {
+    nodes: Object.fromEntries(Object.entries(c.nodes).map(([name, n]) => [name, { weight: n.weight ?? 1 }])),
+    prefer: Object.fromEntries(preferMap({ prefer: c.prefer })),
+    vips: clusterVips(c, zones).map((spec) => spec.split('/')[0]!),
+  };
+}
+
 /** The holders now, as the agents report them (one holder per VIP; conflicts left out), and the nodes not live. */
 async function liveView(cfg: RoamdnsConfig, input: CapacityInput): Promise<{ current: Map<string, string>; down: string[] } | { problems: string[] }> {
-  const reports = await fetchOwnership(agentStatusUrls(cfg), { timeoutMs: 1000 });
+  let token: string | undefined;
+  try {
+    token = agentToken(cfg); // cluster.status_token_file, as serve sends it
+  } catch (err) {
+    if (err instanceof StatusTokenError) return { problems: [`roamdns plan --live: cluster.status_token_file: ${err.message}`] };
+    throw err;
+  }
+  const reports = await fetchOwnership(agentStatusUrls(cfg), { timeoutMs: 1000, token });
   if (!reports.some((r) => r.ok)) {
     return { problems: [`roamdns plan --live: no agent answered: ${reports.map((r) => `${r.url} ${r.ok ? 'ok' : r.reason}`).join('; ')}`] };
   }
