@@ -14,6 +14,7 @@ import { HealthRuntime, nameKey, poolsWithoutAddresses } from './health-wiring.j
 import type { PoolAnswerView, StatusDocument } from './status-page.js';
 import { readStatusToken, startStatusServer, StatusTokenError } from './status-server.js';
 import { isDnsWorker, runDnsWorker, WorkerPool } from './serve-workers.js';
+import { clusterPlanView } from './plan.js';
 
 /** What DNS answers for a pool name now, read from the overlay the answer path uses (A and AAAA). */
 function poolAnswer(health: HealthRuntime, name: string): PoolAnswerView | undefined {
@@ -51,6 +52,7 @@ function statusDocument(startedAt: string, cfg: RoamdnsConfig, listen: StatusDoc
     }])),
     ownership: snap.ownership ?? null,
     recentChanges: snap.recentChanges.map((c) => ({ ...c, at: new Date(c.at).toISOString() })),
+    cluster: clusterPlanView(cfg, store.current()),
   };
 }
 
