@@ -9,28 +9,40 @@ function labelKey(labels: Labels): string {
 }
 
 export class Metric {
-  readonly values = new Map<string, number>();
+  /** Label key -> a mutable cell, so a bound counter increments a field without any Map lookup. */
+  readonly cells = new Map<string, { v: number }>();
   constructor(readonly name: string, readonly help: string, readonly kind: 'counter' | 'gauge') {}
 
   inc(labels: Labels = {}, by = 1): void {
     const k = labelKey(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
+    this.cell(k).v += by;
   }
 
   set(labels: Labels, value: number): void {
-    this.values.set(labelKey(labels), value);
+    this.cell(labelKey(labels)).v = value;
+  }
+
+  cell(k: string): { v: number } {
+    let c = this.cells.get(k);
+    if (!c) { c = { v: 0 }; this.cells.set(k, c); }
+    return c;
+  }
+
+  /** (label key, value) pairs. */
+  entries(): [string, number][] {
+    return [...this.cells].map(([k, c]) => [k, c.v]);
   }
 
   /** A counter bound to fixed labels: the label key is computed once, increments are a Map update. */
   bind(labels: Labels = {}): { inc(by?: number): void } {
     const k = labelKey(labels);
-    const values = this.values;
-    return { inc: (by = 1) => values.set(k, (values.get(k) ?? 0) + by) };
+    const c = this.cell(k);
+    return { inc: (by = 1) => { c.v += by; } };
   }
 
   /** Current value for these labels (0 when never touched). */
   get(labels: Labels = {}): number {
-    return this.values.get(labelKey(labels)) ?? 0;
+    return this.cells.get(labelKey(labels))?.v ?? 0;
   }
 }
 
@@ -46,7 +58,7 @@ export class Registry {
   private readonly metrics = new Map<string, Metric>();
 
   snapshot(): MetricSnapshot[] {
-    return [...this.metrics.values()].map((m) => ({ name: m.name, help: m.help, kind: m.kind, values: [...m.values] }));
+    return [...this.metrics.values()].map((m) => ({ name: m.name, help: m.help, kind: m.kind, values: m.entries() }));
   }
 
   /** Renders several processes' snapshots as one: values with the same name and labels are summed. */
@@ -55,7 +67,7 @@ export class Registry {
     for (const snap of snapshots) {
       for (const m of snap) {
         const target = m.kind === 'counter' ? merged.counter(m.name, m.help) : merged.gauge(m.name, m.help);
-        for (const [k, v] of m.values) target.values.set(k, (target.values.get(k) ?? 0) + v);
+        for (const [k, v] of m.values) target.cell(k).v += v;
       }
     }
     return merged.render();
@@ -82,8 +94,8 @@ export class Registry {
     let out = '';
     for (const m of this.metrics.values()) {
       out += `# HELP ${m.name} ${m.help}\n# TYPE ${m.name} ${m.kind}\n`;
-      if (m.values.size === 0 && m.kind === 'counter') out += `${m.name} 0\n`;
-      for (const [k, v] of m.values) out += `${m.name}${k} ${v}\n`;
+      if (m.cells.size === 0 && m.kind === 'counter') out += `${m.name} 0\n`;
+      for (const [k, c] of m.cells) out += `${m.name}${k} ${c.v}\n`;
     }
     return out;
   }

@@ -38,7 +38,7 @@ const metric = async (name: string) => {
 
 describe('dns.workers: 2', () => {
   test('two worker processes answer over UDP and TCP', async () => {
-    expect(server.proc.output()).toMatch(/"worker":1/);
+    expect(server.proc.output(), server.proc.output()).toMatch(/"worker":1/);
     expect(server.proc.output()).toMatch(/"worker":2/);
     for (let i = 0; i < 20; i++) {
       const r = await query(server.port, 'www.workers.test', 'A', { transport: i % 2 ? 'tcp' : 'udp' });
