@@ -6,6 +6,8 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { AddressList } from '../server/axfr.js';
 import { parseListen } from '../server/dns-server.js';
+import { RRL_DEFAULTS } from '../server/rrl.js';
+import { makeKey } from '../server/tsig.js';
 import { rootOf, SchemaChecker, type ConfigProblem, type Spec } from './schema.js';
 
 export interface RoamdnsConfig {
@@ -20,6 +22,17 @@ export interface RoamdnsConfig {
     tcp_max_connections: number;
     /** DNS worker processes: 'auto' (one per core) or a number. */
     workers: number | 'auto';
+    /** TSIG keys by name (RFC 8945). */
+    tsig_keys: Record<string, { algorithm: string; secret: string }>;
+    /** When set, AXFR/IXFR also need a request signed with one of these keys (besides transfer_allow). */
+    transfer_keys?: string[];
+    /** Secondaries to NOTIFY (RFC 1996) when a reload changes a zone's serial. */
+    notify: string[];
+    /** Sign NOTIFY with this key. */
+    notify_key?: string;
+    /** Response rate limiting for UDP (server/rrl.ts has the defaults and why). */
+    rrl: { responses_per_second: number; nxdomains_per_second?: number; errors_per_second?: number; slip: number; window: number;
+      ipv4_prefix_length: number; ipv6_prefix_length: number; max_entries: number; exempt: string[] };
   };
   /** The status API; with token_file set, every request needs `Authorization: Bearer <token>`. */
   status: { listen: string; token_file?: string };
@@ -184,6 +197,27 @@ export const configSpec: Spec = {
           tcp_idle_timeout: { spec: { kind: 'duration', minMs: 100, maxMs: 3_600_000 }, default: 10_000 },
           tcp_max_connections: { spec: { kind: 'int', min: 1, max: 1_000_000 }, default: 1000 },
           workers: { spec: { kind: 'string', pattern: /^(auto|[1-9]|[1-5][0-9]|6[0-4])$/, hint: "'auto' (one per core) or a number of processes 1..64" }, default: '1' },
+          tsig_keys: {
+            spec: { kind: 'map', keyHint: 'key name: { algorithm, secret }', of: { kind: 'object', fields: {
+              algorithm: { spec: { kind: 'enum', values: ['hmac-sha1', 'hmac-sha224', 'hmac-sha256', 'hmac-sha384', 'hmac-sha512'] }, default: 'hmac-sha256' },
+              secret: { spec: { kind: 'string', validate: (v) => messageOf(() => makeKey('k', 'hmac-sha256', v, 'secret')) }, required: true },
+            } } },
+            default: {},
+          },
+          transfer_keys: { spec: { kind: 'list', of: str, minItems: 1 } },
+          notify: { spec: { kind: 'list', of: hostPort }, default: [] },
+          notify_key: { spec: str },
+          rrl: { spec: { kind: 'object', fields: {
+            responses_per_second: { spec: int(0, 1_000_000), default: RRL_DEFAULTS.responses_per_second },
+            nxdomains_per_second: { spec: int(0, 1_000_000) },
+            errors_per_second: { spec: int(0, 1_000_000) },
+            slip: { spec: int(0, 10), default: RRL_DEFAULTS.slip },
+            window: { spec: int(1, 3600), default: RRL_DEFAULTS.window },
+            ipv4_prefix_length: { spec: int(0, 32), default: RRL_DEFAULTS.ipv4_prefix_length },
+            ipv6_prefix_length: { spec: int(0, 128), default: RRL_DEFAULTS.ipv6_prefix_length },
+            max_entries: { spec: int(1, 100_000_000), default: RRL_DEFAULTS.max_entries },
+            exempt: { spec: { kind: 'list', of: cidr }, default: [...RRL_DEFAULTS.exempt] },
+          } } },
         },
       },
     },

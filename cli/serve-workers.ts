@@ -6,6 +6,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { AnswerCache } from '../server/answer-cache.js';
 import { AddressList } from '../server/axfr.js';
 import { parseListen, startDnsServer } from '../server/dns-server.js';
+import { dnsSecurity } from './dns-security.js';
 import { dnsMetrics, Registry, type MetricSnapshot } from '../server/metrics.js';
 import { AnswerOverlay, buildOverlay } from '../server/pool-overlay.js';
 import { ZoneStore } from '../server/zone-store.js';
@@ -53,6 +54,7 @@ export async function runDnsWorker(cfg: RoamdnsConfig): Promise<number> {
     {
       listen: cfg.dns.listen.map(parseListen), transferAllow: new AddressList(cfg.dns.transfer_allow),
       tcpIdleTimeoutMs: cfg.dns.tcp_idle_timeout, tcpMaxConnections: cfg.dns.tcp_max_connections, log,
+      ...pickServerOptions(dnsSecurity(cfg)),
     },
   );
   const send = (m: FromWorker) => process.send?.(m);
@@ -144,3 +146,5 @@ export class WorkerPool {
     await Promise.all(exits);
   }
 }
+
+const pickServerOptions = ({ rrl, tsig }: ReturnType<typeof dnsSecurity>) => ({ rrl, tsig });

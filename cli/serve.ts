@@ -4,6 +4,7 @@ import os from 'node:os';
 import { AnswerCache } from '../server/answer-cache.js';
 import { AddressList } from '../server/axfr.js';
 import { parseListen, startDnsServer } from '../server/dns-server.js';
+import { dnsNotifier, dnsSecurity } from './dns-security.js';
 import { dnsMetrics, Registry } from '../server/metrics.js';
 import { vipText } from '../server/pool-overlay.js';
 import { RRType } from '../server/rr.js';
@@ -97,6 +98,13 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
     for (const name of missing) process.stderr.write(`${cfg.file}: pools.${name}: the zones have no A/AAAA records for this name\n`);
     return 2;
   }
+  const security = dnsSecurity(cfg);
+  // NOTIFY goes out from this process: it loads the zones and sees every reload.
+  const notifier = dnsNotifier(cfg, security.keyring, log.child({ component: 'notify' }));
+  if (notifier) {
+    notifier.zonesLoaded(store.current());
+    store.onSwap((zones) => notifier.zonesLoaded(zones));
+  }
   const health = new HealthRuntime(cfg, log.child({ component: 'health' }));
   store.onSwap((zones) => {
     for (const name of poolsWithoutAddresses(cfg, zones)) log.warn({ pool: name }, 'pool name has no A/AAAA records in the reloaded zones');
@@ -132,6 +140,8 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
         tcpIdleTimeoutMs: cfg.dns.tcp_idle_timeout,
         tcpMaxConnections: cfg.dns.tcp_max_connections,
         log: log.child({ component: 'dns' }),
+        rrl: security.rrl,
+        tsig: security.tsig,
       },
     );
   }

@@ -49,19 +49,19 @@ function* zoneRecords(zone: Zone): Generator<WireRecord> {
  * The messages of an AXFR answer to `query`, or a single error message:
  * NOTAUTH when we are not authoritative for exactly that name (RFC 5936 §2.2.1), REFUSED when not allowed.
  */
-export function axfrMessages(zones: ZoneSet, query: Query, allowed: boolean): { rcode: number; messages: Buffer[] } {
+export function axfrMessages(zones: ZoneSet, query: Query, allowed: boolean, reserveBytes = 0): { rcode: number; messages: Buffer[] } {
   const zone = zones.zones.get(query.qkey);
   if (!allowed || !zone) {
     const rcode = !allowed ? Rcode.REFUSED : zones.find(query.qkey) ? Rcode.NOTAUTH : Rcode.REFUSED;
     return { rcode, messages: [renderError({ ...query, rcode }, 'tcp')] };
   }
   const messages: Buffer[] = [];
-  let w = startMessage(query, true);
+  let w = startMessage(query, true, reserveBytes);
   let count = 0;
   for (const rr of zoneRecords(zone)) {
     if (!w.record(rr)) {
       messages.push(endMessage(w, query, count, messages.length === 0));
-      w = startMessage(query, false);
+      w = startMessage(query, false, reserveBytes);
       count = 0;
       if (!w.record(rr)) throw new Error('record larger than a TCP message');
     }
@@ -71,8 +71,9 @@ export function axfrMessages(zones: ZoneSet, query: Query, allowed: boolean): { 
   return { rcode: Rcode.NOERROR, messages };
 }
 
-function startMessage(query: Query, withQuestion: boolean): ResponseWriter {
-  const w = new ResponseWriter(MAX_MESSAGE - (query.edns ? 11 : 0), MAX_MESSAGE);
+/** `reserveBytes` stay free for what is appended after packing (a TSIG: tsigOverhead()). */
+function startMessage(query: Query, withQuestion: boolean, reserveBytes: number): ResponseWriter {
+  const w = new ResponseWriter(MAX_MESSAGE - (query.edns ? 11 : 0) - reserveBytes, MAX_MESSAGE);
   if (withQuestion) w.question(query.qlabels, query.qtype, query.qclass);
   return w;
 }

@@ -6,6 +6,8 @@ import net from 'node:net';
 import { axfrMessages, type AddressList } from './axfr.js';
 import { handleMessage, type HandlerContext } from './handler.js';
 import { Rcode } from './wire.js';
+import type { RateLimiter } from './rrl.js';
+import { checkRequest, tsigOverhead, type TsigCheck, type TsigKeyring } from './tsig.js';
 
 export interface ListenAddress {
   host: string;
@@ -18,7 +20,13 @@ export interface DnsServerOptions {
   tcpIdleTimeoutMs: number;
   tcpMaxConnections: number;
   log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  /** Response rate limiting for UDP (undefined: off). */
+  rrl?: RateLimiter;
+  /** TSIG keys; with transferKeys, AXFR/IXFR also need a request signed with one of them. */
+  tsig?: { keyring: TsigKeyring; transferKeys?: readonly string[] };
 }
+
+const UNSIGNED: TsigCheck = { kind: 'unsigned' };
 
 export interface DnsServer {
   /** The addresses really bound (port 0 resolved). */
@@ -40,11 +48,15 @@ export function parseListen(text: string): ListenAddress {
   return { host, port };
 }
 
-function bindUdp(ctx: HandlerContext, addr: ListenAddress): Promise<dgram.Socket> {
+function bindUdp(ctx: HandlerContext, opts: DnsServerOptions, addr: ListenAddress): Promise<dgram.Socket> {
   const sock = dgram.createSocket({ type: net.isIPv6(addr.host) ? 'udp6' : 'udp4', reuseAddr: false });
   sock.on('message', (msg, rinfo) => {
-    const out = handleMessage(ctx, msg, 'udp');
-    if (out.kind === 'reply') sock.send(out.bytes, rinfo.port, rinfo.address);
+    const t = opts.tsig ? checkRequest(opts.tsig.keyring, msg, 'udp') : UNSIGNED;
+    const out = t.kind === 'reject' ? { kind: 'reply' as const, bytes: t.response } : handleMessage(ctx, msg, 'udp');
+    if (out.kind !== 'reply') return;
+    // Rate limit first, sign after: a slip (TC=1) to a signed query is signed too.
+    const bytes = opts.rrl ? opts.rrl.limit(rinfo.address, out.bytes) : out.bytes;
+    if (bytes) sock.send(t.kind === 'signed' ? t.signer.sign(bytes) : bytes, rinfo.port, rinfo.address);
   });
   return new Promise((resolve, reject) => {
     sock.once('error', reject);
@@ -85,14 +97,19 @@ function serveConnection(ctx: HandlerContext, opts: DnsServerOptions, conn: net.
       if (pending.length < 2 + len) break;
       const msg = pending.subarray(2, 2 + len);
       pending = pending.subarray(2 + len);
+      const t = opts.tsig ? checkRequest(opts.tsig.keyring, msg, 'tcp') : UNSIGNED;
+      if (t.kind === 'reject') { send(t.response); continue; }
+      const sign = (m: Buffer) => (t.kind === 'signed' ? t.signer.sign(m) : m);
       const out = handleMessage(ctx, msg, 'tcp');
-      if (out.kind === 'reply') send(out.bytes);
+      if (out.kind === 'reply') send(sign(out.bytes));
       else if (out.kind === 'axfr') {
-        const allowed = opts.transferAllow.has(conn.remoteAddress ?? '');
-        const { rcode, messages } = axfrMessages(ctx.zones(), out.query, allowed);
+        const keys = opts.tsig?.transferKeys;
+        const keyOk = !keys || (t.kind === 'signed' && keys.includes(t.key.name));
+        const allowed = opts.transferAllow.has(conn.remoteAddress ?? '') && keyOk;
+        const { rcode, messages } = axfrMessages(ctx.zones(), out.query, allowed, t.kind === 'signed' ? tsigOverhead(t.key) : 0);
         ctx.metrics.axfr.inc({ result: rcode === Rcode.NOERROR ? 'ok' : rcode === Rcode.REFUSED ? 'refused' : 'notauth' });
         if (rcode !== Rcode.NOERROR) opts.log.info({ client: conn.remoteAddress, zone: out.query.qkey, rcode }, 'zone transfer refused');
-        for (const m of messages) send(m);
+        for (const m of messages) send(sign(m));
       }
     }
   });
@@ -132,7 +149,7 @@ export async function startDnsServer(ctx: HandlerContext, opts: DnsServerOptions
   const conns = new Set<net.Socket>();
   try {
     for (const addr of opts.listen) {
-      const u = await bindUdp(ctx, addr);
+      const u = await bindUdp(ctx, opts, addr);
       udps.push(u);
       const port = u.address().port;
       tcps.push(await bindTcp(ctx, opts, { host: addr.host, port }, conns));

@@ -295,7 +295,8 @@ describe('slip responses', () => {
 });
 
 /** Sends `n` queries from `source` to 127.0.0.1:port as fast as it can; counts full answers and TC=1 slips. */
-async function flood(port: number, source: string, n: number): Promise<{ full: number; slipped: number }> {
+async function flood(port: number, source: string, n: number): Promise<{ full: number; slipped: number; seconds: number }> {
+  const t0 = Date.now();
   const c = dgram.createSocket('udp4');
   await new Promise<void>((r) => c.bind(0, source, () => r()));
   const got = { full: 0, slipped: 0 };
@@ -307,7 +308,7 @@ async function flood(port: number, source: string, n: number): Promise<{ full: n
   }
   await new Promise((r) => setTimeout(r, 300));
   c.close();
-  return got;
+  return { ...got, seconds: (Date.now() - t0) / 1000 };
 }
 
 describe('RRL on real UDP sockets (the handler + limit(), as serve wires it)', () => {
@@ -334,9 +335,9 @@ describe('RRL on real UDP sockets (the handler + limit(), as serve wires it)', (
     const other = await flood(port, '127.0.1.2', 15);
     // Sent within well under a second: the burst of 20, then slips (about half of the rest) and drops.
     expect(flooded.full).toBeGreaterThanOrEqual(20);
-    expect(flooded.full).toBeLessThan(60);
-    expect(flooded.slipped).toBeGreaterThan(500);
-    expect(other).toEqual({ full: 15, slipped: 0 });
+    expect(flooded.full).toBeLessThanOrEqual(20 * (flooded.seconds + 1) + 20);
+    expect(flooded.slipped).toBeGreaterThan(100);
+    expect({ full: other.full, slipped: other.slipped }).toEqual({ full: 15, slipped: 0 });
   });
 });
 
@@ -366,8 +367,9 @@ describe.skipIf(!rrlWired())('roamdns serve with dns.rrl (runs once serve is wir
   it('limits a flood from one source while a second source is answered normally', async () => {
     const flooded = await flood(serve.port, '127.0.0.2', 2000);
     const other = await flood(serve.port, '127.0.1.2', 15);
-    expect(flooded.full).toBeLessThan(100);
-    expect(flooded.slipped).toBeGreaterThan(300);
-    expect(other).toEqual({ full: 15, slipped: 0 });
+    // 20/s plus the initial bucket, however long a loaded machine took to send the flood.
+    expect(flooded.full).toBeLessThanOrEqual(20 * (flooded.seconds + 1) + 20);
+    expect(flooded.slipped).toBeGreaterThan(100);
+    expect({ full: other.full, slipped: other.slipped }).toEqual({ full: 15, slipped: 0 });
   });
 });
