@@ -90,9 +90,22 @@ function serveConnection(ctx: HandlerContext, opts: DnsServerOptions, conn: net.
       conn.destroy();
     }
   };
-  conn.on('data', (chunk: Buffer) => {
-    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-    while (pending.length >= 2) {
+  // A zone transfer streams with back-pressure (it may be far larger than MAX_PENDING_WRITE);
+  // reading pauses meanwhile, and queued queries are answered after it.
+  let streaming = false;
+  const stream = async (messages: Buffer[], sign: (m: Buffer) => Buffer) => {
+    streaming = true;
+    conn.pause();
+    for (const m of messages) {
+      if (conn.destroyed) return;
+      if (!conn.write(frame(sign(m)))) await new Promise((r) => { conn.once('drain', r); conn.once('close', r); });
+    }
+    streaming = false;
+    conn.resume();
+    work();
+  };
+  const work = () => {
+    while (!streaming && pending.length >= 2) {
       const len = pending.readUInt16BE(0);
       if (pending.length < 2 + len) break;
       const msg = pending.subarray(2, 2 + len);
@@ -109,9 +122,13 @@ function serveConnection(ctx: HandlerContext, opts: DnsServerOptions, conn: net.
         const { rcode, messages } = axfrMessages(ctx.zones(), out.query, allowed, t.kind === 'signed' ? tsigOverhead(t.key) : 0);
         ctx.metrics.axfr.inc({ result: rcode === Rcode.NOERROR ? 'ok' : rcode === Rcode.REFUSED ? 'refused' : 'notauth' });
         if (rcode !== Rcode.NOERROR) opts.log.info({ client: conn.remoteAddress, zone: out.query.qkey, rcode }, 'zone transfer refused');
-        for (const m of messages) send(sign(m));
+        void stream(messages, sign);
       }
     }
+  };
+  conn.on('data', (chunk: Buffer) => {
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    work();
   });
   conn.on('error', () => conn.destroy());
 }

@@ -135,3 +135,49 @@ describe('IPv6 listen addresses', () => {
     }
   });
 });
+
+describe('large zone transfers', () => {
+  test('an AXFR far larger than the slow-reader limit streams with back-pressure, and the connection answers queries after it', async () => {
+    const lines = ['$ORIGIN big.test.', '$TTL 60', '@ SOA ns1 h 1 1 1 1 1', '@ NS ns1', 'ns1 A 198.51.100.53'];
+    for (let i = 0; i < 30000; i++) lines.push(`host${i} A 198.51.100.${(i % 250) + 1}`);
+    const p = parseZoneText(lines.join('\n') + '\n', { file: 'big.test.zone', origin: 'big.test.' });
+    const set = new ZoneSet(new Map([['big.test.', buildZone('big.test.', p.records)]]));
+    const s = await startDnsServer({ zones: () => set, metrics }, {
+      listen: [{ host: '127.0.0.1', port: 0 }], transferAllow: new AddressList(['127.0.0.1/32']), tcpIdleTimeoutMs: 5000, tcpMaxConnections: 5, log: silent,
+    });
+    try {
+      const sock = await new Promise<net.Socket>((resolve, reject) => {
+        const c = net.connect({ host: '127.0.0.1', port: s.addresses[0]!.port }, () => resolve(c));
+        c.once('error', reject);
+      });
+      const axfrQuery = encodeMessage({ id: 1, questions: [{ name: 'big.test.', type: 'AXFR' }] });
+      const after = encodeMessage({ id: 2, questions: [{ name: 'ns1.big.test.', type: 'A' }] });
+      const frameOf = (m: Buffer) => { const l = Buffer.alloc(2); l.writeUInt16BE(m.length); return Buffer.concat([l, m]); };
+      // Pipeline a normal query behind the transfer, then read slowly at first.
+      sock.pause();
+      sock.write(Buffer.concat([frameOf(axfrQuery), frameOf(after)]));
+      await new Promise((r) => setTimeout(r, 300));
+      let buf = Buffer.alloc(0);
+      let records = 0;
+      const done = new Promise<number>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`transfer incomplete: ${records} records`)), 20_000);
+        sock.on('data', (d) => {
+          buf = Buffer.concat([buf, d]);
+          while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+            const m = parseMessage(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+            buf = buf.subarray(2 + buf.readUInt16BE(0));
+            if (m.id === 2) { clearTimeout(t); resolve(m.answer.length); return; }
+            records += m.answer.length;
+          }
+        });
+      });
+      sock.resume();
+      expect(await done).toBe(1);
+      expect(records).toBe(30000 + 4); // SOA, NS, ns1 A, the hosts, SOA again
+      sock.destroy();
+      expect(metrics.tcpRejected.get({ reason: 'slow-reader' })).toBe(0);
+    } finally {
+      await s.close();
+    }
+  }, 30_000);
+});
