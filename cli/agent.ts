@@ -168,9 +168,19 @@ export async function runAgent(cfg: RoamdnsConfig, nodeArg: string | undefined, 
     return fail((err as Error).message);
   }
   log.info({ node: nodeName, vips, heartbeats: c.listen, api: c.status_listen }, 'agent running');
+  // Adding a VIP is one line in git: the agents pick it up on reload (SIGHUP or the folder watch).
+  let current = vips;
   zoneStore.onSwap((zones) => {
     const now = clusterVips(c, zones);
-    if (now.join() !== vips.join()) log.warn({ before: vips, after: now }, 'the VIP set in the zones changed; restart the agents one by one (roamdns agent reads its VIPs at start)');
+    if (now.join() === current.join()) return;
+    if (now.length === 0) return void log.error({ vips_from: c.vips_from }, 'the reloaded zones have no VIPs; keeping the previous set');
+    try {
+      const next = agentOptions(cfg, c, nodeName, now, secret);
+      current = now;
+      void agent!.setVips(next);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'the new VIP set is not valid (prefer names a VIP no longer in the zone?); keeping the previous set');
+    }
   });
   zoneStore.watch();
   process.on('SIGHUP', () => zoneStore.load('SIGHUP'));

@@ -64,6 +64,8 @@ export interface VipDriver {
   add(vip: string): Promise<void>;
   del(vip: string): Promise<void>;
   announce(vip: string): Promise<void>;
+  /** Takes a new VIP set (the zone changed). */
+  setVips?(vips: readonly VipSpec[]): void;
 }
 
 const CAP_NET_ADMIN = 12n; // linux/capability.h
@@ -119,13 +121,17 @@ const PACKAGES: Record<string, string> = { ip: 'iproute2', ndptool: 'libndp-tool
 
 export class LinuxAliasDriver implements VipDriver {
   readonly label: string | undefined;
-  private readonly specs: Map<string, VipSpec>;
+  private specs: Map<string, VipSpec>;
   private readonly prefixNow = new Map<string, number>(); // prefix found on the interface, for del
   private flavor: Promise<ArpingFlavor> | undefined;
 
   constructor(private readonly o: LinuxDriverOptions) {
     this.label = roamLabel(o.iface);
     this.specs = new Map(o.vips.map((v) => [v.address, v]));
+  }
+
+  setVips(vips: readonly VipSpec[]): void {
+    this.specs = new Map(vips.map((v) => [v.address, v]));
   }
 
   async preflight(): Promise<void> {

@@ -53,11 +53,12 @@ export class Agent {
   readonly vipsHere: Holdings;
   private nodeState: NodeState = 'joining';
   private readonly outbox: Outbox;
-  private readonly vips: string[];
-  private readonly prefs: Map<string, string>;
+  private vips: string[];
+  private prefs: Map<string, string>;
   private readonly weights: Map<string, number>;
   private readonly peers: PeerAddress[];
-  private readonly digest: string;
+  private digest: string;
+  private lastVips: Set<string>;
   private readonly monitor?: HealthMonitor;
   private readonly lastHolder = new Map<string, string>();
   private readonly holderSince = new Map<string, number>();
@@ -81,6 +82,7 @@ export class Agent {
     this.weights = new Map(Object.entries(o.nodes).map(([n, s]) => [n, s.weight ?? 1]));
     this.peers = Object.entries(o.nodes).filter(([n]) => n !== o.nodeName).map(([name, s]) => ({ name, address: s.address, port: s.port ?? o.port }));
     this.digest = configDigest(o);
+    this.lastVips = new Set(this.vips);
     this.membership = new Membership({
       self: o.nodeName, peers: this.peers.map((p) => ({ name: p.name, address: p.address })), key: o.secret, clock: d.clock,
       deadAfterMs: o.deadAfterMs, matureMs: o.matureMs, checkSource: o.checkSource,
@@ -172,6 +174,26 @@ export class Agent {
     const level = this.warnedDrops.has(reason) || reason === 'replay' ? 'debug' : 'warn';
     this.warnedDrops.add(reason);
     this.d.log[level]({ reason, detail, from }, 'heartbeat dropped');
+  }
+
+  /**
+   * Takes a new VIP set (the zone's A/AAAA records changed): VIPs no longer listed are released
+   * here first, new ones enter the assignment. Peers see a different digest until they update too.
+   */
+  async setVips(o: Pick<AgentOptions, 'vips' | 'prefer'>): Promise<void> {
+    const specs = vipSpecs(o);
+    const next = specs.map((s) => s.address);
+    const removed = this.vips.filter((v) => !next.includes(v));
+    await Promise.allSettled(removed.filter((v) => this.held.has(v)).map((v) => this.vipsHere.release(v, 'removed from zone')));
+    this.d.driver.setVips?.(specs);
+    this.vips = next;
+    this.prefs = preferMap(o);
+    this.digest = configDigest({ ...this.o, ...o });
+    this.outbox.setDigest(this.digest);
+    this.d.log.info({ added: next.filter((v) => !removed.includes(v) && !this.lastVips.has(v)), removed }, 'VIP set changed');
+    this.lastVips = new Set(next);
+    this.evaluate();
+    this.sendSoon();
   }
 
   drain(): void {

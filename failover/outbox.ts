@@ -34,6 +34,11 @@ export class Outbox {
 
   constructor(private readonly o: OutboxOptions) {}
 
+  /** The config digest carried in heartbeats changes when the VIP set does. */
+  setDigest(digest: string): void {
+    this.o.digest = digest;
+  }
+
   private packet(to: string, type: PacketType, own: OwnState, now: number): Heartbeat {
     const p = this.o.membership.get(to);
     return {

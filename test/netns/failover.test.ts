@@ -1,6 +1,8 @@
 // Issue 3's scenarios on a real cluster: network namespaces, the real `roamdns agent` on three
 // nodes, real `ip addr` and gratuitous ARP, a client polling every VIP every 10 ms. Each scenario
 // asserts what the client saw. Needs root (CI runs as root): without it the test fails, it does not skip.
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AGENT_TOKEN, Cluster, NODES, REPO, sleep, VIPS, waitFor } from './cluster.js';
 
@@ -137,5 +139,25 @@ describe.sequential('failover in network namespaces', () => {
     expect(metrics).toMatch(/roamdns_agent_state\{state="draining"\} 1/);
     expect(cli(['agent', 'undrain'])).toMatch(/undrain: agent is now (active|joining)/);
     await waitFor(() => c.counts().www2 === 1 && c.singleHolders(), 10_000, 'www2 to take a VIP again', show);
+  }, 30_000);
+
+  test('10. a VIP added to the zone (one line in git) is taken by one node after a reload; removed, it is released', async () => {
+    const zone = path.join(c.dir, 'example.com.zone');
+    const before = readFileSync(zone, 'utf8');
+    const extra = '198.51.100.204';
+    const aliasesOf = (v: string) => NODES.filter((n) => c.bed.aliases(n).includes(v));
+    try {
+      writeFileSync(zone, before.replace('$TTL 60', '$TTL 60').replace(/(www A 198\.51\.100\.203\n)/, `$1www A ${extra}\n`).replace(' 1 3600 600', ' 2 3600 600'));
+      for (const n of NODES) c.agents.get(n)!.child.kill('SIGHUP');
+      await waitFor(() => aliasesOf(extra).length === 1, 5000, `${extra} to be held by one node`, show);
+      await sleep(1000);
+      expect(aliasesOf(extra)).toHaveLength(1);
+      expect(c.singleHolders()).toBe(true);
+    } finally {
+      writeFileSync(zone, before.replace(' 1 3600 600', ' 3 3600 600'));
+      for (const n of NODES) c.agents.get(n)!.child.kill('SIGHUP');
+    }
+    await waitFor(() => aliasesOf(extra).length === 0, 5000, `${extra} to be released`, show);
+    expect(c.singleHolders()).toBe(true);
   }, 30_000);
 });
