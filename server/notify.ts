@@ -14,10 +14,10 @@
 import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
-import { keyToLabels } from './name.js';
+import { keyToLabels, labelsToKey as labelsKey } from './name.js';
 import { nameToWire, RRType } from './rr.js';
 import { findTsig, signRequest, TsigVerifier, type TsigKey } from './tsig.js';
-import { HEADER_LEN, Opcode, readName, labelsKey } from './wire.js';
+import { HEADER_LEN, Opcode, readName } from './wire.js';
 import type { ZoneSet } from './zone.js';
 
 export interface NotifyTarget {

@@ -22,7 +22,8 @@
 // the window falls below the rate, and a flood that stops is forgiven at most `window` seconds
 // later. Traffic below the rate is never touched. TCP is never limited (a TCP client is not spoofed).
 import { randomInt } from 'node:crypto';
-import { readName, HEADER_LEN, labelsKey } from './wire.js';
+import { readName, HEADER_LEN } from './wire.js';
+import { labelsToKey as labelsKey } from './name.js';
 import { RRType } from './rr.js';
 
 export interface Clock {

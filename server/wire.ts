@@ -1,6 +1,6 @@
 // DNS message wire format (RFC 1035 §4): strict query parsing and a compressing response writer.
 // The parser never throws on hostile input: every problem becomes a QueryParse outcome.
-import { asciiLower } from './name.js';
+import { asciiLower, labelsToKey } from './name.js';
 import { RRType, rdataLayout, readUncompressedName } from './rr.js';
 
 export const HEADER_LEN = 12;
@@ -71,32 +71,6 @@ export function readName(msg: Buffer, off: number): { labels: string[]; end: num
   }
 }
 
-function keyOf(labels: string[]): string {
-  if (labels.length === 0) return '.';
-  let k = '';
-  for (const l of labels) k += escapeForKey(asciiLower(l)) + '.';
-  return k;
-}
-
-// Same escaping as name.ts labelsToKey, inlined for the hot path.
-function escapeForKey(label: string): string {
-  for (let i = 0; i < label.length; i++) {
-    const c = label.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f || c === 0x2e || c === 0x5c || c === 0x22 || c === 0x28 || c === 0x29 || c === 0x3b || c === 0x24 || c === 0x40) {
-      let out = '';
-      for (let j = 0; j < label.length; j++) {
-        const d = label.charCodeAt(j);
-        if (d <= 0x20 || d >= 0x7f) out += '\\' + String(d).padStart(3, '0');
-        else if ('.\\"();$@'.includes(label[j]!)) out += '\\' + label[j];
-        else out += label[j];
-      }
-      return out;
-    }
-  }
-  return label;
-}
-
-export { keyOf as labelsKey };
 
 /** Skips one resource record; returns its type and the offset after it. */
 function skipRecord(msg: Buffer, off: number): { type: number; owner: string[]; ttl: number; klass: number; rdStart: number; end: number } {
@@ -179,7 +153,7 @@ export function parseQuery(msg: Buffer): QueryParse {
     if (edns && edns.version > 0) return { kind: 'error', id, opcode, rd, rcode: Rcode.BADVERS, reason: 'badvers', question, edns };
     return {
       kind: 'query',
-      query: { id, opcode, rd, cd, qlabels: q.labels, qkey: keyOf(q.labels), qtype: q.qtype, qclass: q.qclass, question: question!, edns, authoritySoaSerial },
+      query: { id, opcode, rd, cd, qlabels: q.labels, qkey: labelsToKey(q.labels), qtype: q.qtype, qclass: q.qclass, question: question!, edns, authoritySoaSerial },
     };
   } catch (err) {
     if (!(err instanceof ParseError)) throw err;
