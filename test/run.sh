@@ -36,7 +36,7 @@ done
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
-npx tsc -p tsconfig.json
+npm run build --silent
 
 report="$(mktemp -d)/vitest.json"
 status=0
