@@ -35,9 +35,11 @@ const ATTEMPTS = 3;
 const QUIET_WAIT_MS = 180_000;
 
 function startBurners(sys: RoamdnsSystem, seconds: number): BedProcess[] {
-  // One busy loop per core, each killed by timeout(1) after `seconds` even if this process dies.
+  // One busy loop per core. They are stopped (SIGTERM) after the window; timeout(1) kills them
+  // `seconds` later at the latest, even if this process dies. Not `-s KILL`: timeout signals its
+  // whole process group, itself included, and the loop's CPU time would vanish unaccounted.
   return Array.from({ length: os.availableParallelism() }, () =>
-    sys.c.bed.spawn(CPU_NODE, ['timeout', '-s', 'KILL', String(seconds), 'sh', '-c', 'while :; do :; done']));
+    sys.c.bed.spawn(CPU_NODE, ['timeout', String(seconds), 'sh', '-c', 'while :; do :; done']));
 }
 
 async function stabilityWindow(sys: RoamdnsSystem, fault: 'loss' | 'cpu', seconds: number, deadAfterMs: number): Promise<StabilityWindow> {
@@ -51,9 +53,11 @@ async function stabilityWindow(sys: RoamdnsSystem, fault: 'loss' | 'cpu', second
   let holderChanges = 0;
   try {
     if (fault === 'loss') for (const n of NODES) sys.c.bed.loss(n, LOSS_PERCENT);
-    else burners = startBurners(sys, seconds + 1);
-    for (let i = 0; i < seconds * 2; i++) {
-      await sleep(500);
+    else burners = startBurners(sys, seconds + 30);
+    // Exactly `seconds` long (checking `ip addr` takes time too), a sample every 500 ms.
+    const end = t0 + seconds * 1000;
+    while (Date.now() < end) {
+      await sleep(Math.min(500, end - Date.now()));
       if (JSON.stringify([...sys.c.holders()]) !== before) holderChanges++;
     }
   } finally {
