@@ -21,7 +21,7 @@ const OUT = process.env.BENCH_OUT ?? HERE;
 
 /** heartbeat/dead_after pairs to explore, slowest first; the first is the shipped defaults. */
 /** `HB/DEAD` in ms, or `defaults`; a `+rt` suffix runs the agents under SCHED_RR. */
-const CANDIDATES: Candidate[] = (process.env.BENCH_CANDIDATES ?? 'defaults,25/250,20/200,20/150,10/100,20/150+rt,10/100+rt').split(',').map((s) => {
+const CANDIDATES: Candidate[] = (process.env.BENCH_CANDIDATES ?? 'defaults,25/250,20/200,20/150,10/100,10/80,10/60,10/100+rt').split(',').map((s) => {
   const realtime = s.endsWith('+rt');
   const spec = s.replace(/\+rt$/, '');
   if (spec === 'defaults') return { key: s, heartbeatMs: 50, deadAfterMs: 400, defaults: true, realtime };
