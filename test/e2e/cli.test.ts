@@ -4,13 +4,12 @@
 // (`serve --config roamdns.yaml` on 127.0.0.1:5353) queried with Debian's dig.
 // Fixtures: test/fixtures/e2e/<case>/roamdns.yaml (see the README there).
 import { execFile, execFileSync } from 'node:child_process';
-import dgram from 'node:dgram';
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { dig, REPO_ROOT, spawnManaged, waitForSoa, type ManagedProcess } from '../helpers/roamdns.js';
+import { lockDefaultPorts, requireFree } from '../helpers/default-ports.js';
 
 const CLI = path.join(REPO_ROOT, 'dist/cli/main.js');
 const FIXTURES = path.join(REPO_ROOT, 'test/fixtures/e2e');
@@ -172,8 +171,8 @@ describe('roamdns CLI', () => {
 
       test('dig @127.0.0.1 -p 5353 www.example.com gets the two VIPs with AA; SIGTERM exits 0', async () => {
         unlock = await lockDefaultPorts();
-        await requireFree(5353, 'dns.listen 127.0.0.1:5353');
-        await requireFree(8053, 'status.listen 127.0.0.1:8053');
+        await requireFree(5353, 'the shipped roamdns.yaml needs it for dns.listen 127.0.0.1:5353');
+        await requireFree(8053, 'the shipped roamdns.yaml needs it for status.listen 127.0.0.1:8053');
         proc = spawnManaged(process.execPath, [CLI, 'serve', '--config', 'roamdns.yaml'], { cwd: REPO_ROOT });
         await waitForSoa(5353, 'example.com.', proc, 'roamdns serve --config roamdns.yaml');
         const d = await dig(5353, 'www.example.com');
@@ -187,39 +186,3 @@ describe('roamdns CLI', () => {
   });
 });
 
-// ---- the shipped config's fixed ports -------------------------------------------------------------
-
-/** Fails with what to do when `port` is taken on 127.0.0.1 (UDP or TCP). */
-async function requireFree(port: number, what: string): Promise<void> {
-  const busy = (e: unknown): Error => new Error(`port ${port} on 127.0.0.1 is busy (${(e as NodeJS.ErrnoException).code}): the shipped roamdns.yaml needs it for ${what}; ` +
-    `stop what holds it (see: ss -lunpt | grep :${port}) and run the test again`);
-  const srv = net.createServer();
-  await new Promise<void>((res, rej) => { srv.once('error', (e) => rej(busy(e))); srv.listen(port, '127.0.0.1', () => res()); });
-  await new Promise<void>((res) => srv.close(() => res()));
-  const udp = dgram.createSocket('udp4');
-  await new Promise<void>((res, rej) => { udp.once('error', (e) => rej(busy(e))); udp.bind(port, '127.0.0.1', () => res()); }).finally(() => {
-    try { udp.close(); } catch { /* never bound */ }
-  });
-}
-
-/** readme.test.ts starts the same default (5353, 8053): one test file at a time holds them. */
-async function lockDefaultPorts(): Promise<() => Promise<void>> {
-  const lock = path.join(os.tmpdir(), 'roamdns-default-ports.lock');
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await mkdir(lock);
-      await writeFile(path.join(lock, 'pid'), String(process.pid));
-      return () => rm(lock, { recursive: true, force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    const pid = Number(await readFile(path.join(lock, 'pid'), 'utf8').catch(() => '0'));
-    const age = Date.now() - (await stat(lock).then((s) => s.mtimeMs).catch(() => Date.now()));
-    let holderAlive = pid > 0;
-    if (pid > 0) try { process.kill(pid, 0); } catch { holderAlive = false; }
-    if (!holderAlive && (pid > 0 || age > 10_000)) { await rm(lock, { recursive: true, force: true }); continue; }
-    if (Date.now() > deadline) throw new Error(`${lock} is held by process ${pid} for over 60 s`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}

@@ -4,15 +4,13 @@
 // config defaults table and the shipped roamdns.yaml. A README that drifts from the program fails here.
 // Not run: `npm ci` and `npm test` (they would reinstall and recurse), Docker, and the secondaries.
 import { execFile, execFileSync } from 'node:child_process';
-import dgram from 'node:dgram';
-import { copyFile, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import net from 'node:net';
-import os from 'node:os';
+import { copyFile, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseConfig } from '../../cli/config.js';
 import { makeTempDir, REPO_ROOT, spawnManaged, waitForSoa, type ManagedProcess } from '../helpers/roamdns.js';
+import { lockDefaultPorts, requireFree } from '../helpers/default-ports.js';
 
 const README = await readFile(path.join(REPO_ROOT, 'README.md'), 'utf8');
 const PKG = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
@@ -61,7 +59,7 @@ describe('README examples', () => {
   describe('quick start: npm start, then the dig line', () => {
     beforeAll(async () => {
       unlock = await lockDefaultPorts();
-      for (const port of [5353, 8053]) await requireFree(port);
+      for (const port of [5353, 8053]) await requireFree(port, "the README's quick start needs it");
       // `npm start`'s command, run directly so the server is our child (killed with us, never orphaned).
       const [node, ...args] = PKG.scripts.start!.split(' ');
       expect(node).toBe('node');
@@ -198,39 +196,3 @@ function parseDuration(text: string): number {
   return Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2] as 'ms' | 's' | 'm'];
 }
 
-// ---- the shipped config's fixed ports (shared with cli.test.ts) -----------------------------------
-
-/** Fails with what to do when `port` is taken on 127.0.0.1 (UDP or TCP). */
-async function requireFree(port: number): Promise<void> {
-  const busy = (e: unknown): Error => new Error(`port ${port} on 127.0.0.1 is busy (${(e as NodeJS.ErrnoException).code}): the README's quick start needs it; ` +
-    `stop what holds it (see: ss -lunpt | grep :${port}) and run the test again`);
-  const srv = net.createServer();
-  await new Promise<void>((res, rej) => { srv.once('error', (e) => rej(busy(e))); srv.listen(port, '127.0.0.1', () => res()); });
-  await new Promise<void>((res) => srv.close(() => res()));
-  const udp = dgram.createSocket('udp4');
-  await new Promise<void>((res, rej) => { udp.once('error', (e) => rej(busy(e))); udp.bind(port, '127.0.0.1', () => res()); }).finally(() => {
-    try { udp.close(); } catch { /* never bound */ }
-  });
-}
-
-/** cli.test.ts starts the same default (5353, 8053): one test file at a time holds them. */
-async function lockDefaultPorts(): Promise<() => Promise<void>> {
-  const lock = path.join(os.tmpdir(), 'roamdns-default-ports.lock');
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      await mkdir(lock);
-      await writeFile(path.join(lock, 'pid'), String(process.pid));
-      return () => rm(lock, { recursive: true, force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    const pid = Number(await readFile(path.join(lock, 'pid'), 'utf8').catch(() => '0'));
-    const age = Date.now() - (await stat(lock).then((s) => s.mtimeMs).catch(() => Date.now()));
-    let holderAlive = pid > 0;
-    if (pid > 0) try { process.kill(pid, 0); } catch { holderAlive = false; }
-    if (!holderAlive && (pid > 0 || age > 10_000)) { await rm(lock, { recursive: true, force: true }); continue; }
-    if (Date.now() > deadline) throw new Error(`${lock} is held by process ${pid} for over 60 s`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
