@@ -18,6 +18,23 @@ import type { VipSpec } from './ip.js';
  * | of `count` times | Habets:  arping -q -U -S VIP -c 1 -i IFACE VIP         |   (libndp-tools: unsolicited NA to     |
  * | `intervalMs` apart                                                        |   all-nodes with the Override flag)    |
  *
+ * Quiet release (IPv4, when nft is installed): a node that hands a VIP over first stops
+ * answering ARP for it and keeps the address, so requests that clients still send to its MAC
+ * are served instead of lost while the recipient takes over; the alias is deleted once the
+ * recipient has announced. One nftables table of its own, rebuilt by reconcile:
+ *
+ *   table arp roamdns {
+ *     set quiet { type ipv4_addr; }                       # VIPs being handed over
+ *     chain in  { type filter hook input priority -10; arp operation request arp daddr ip @quiet drop; }
+ *     chain out { type filter hook output priority -10; arp saddr ip @quiet drop; }
+ *   }
+ *
+ * | operation | command                                             |
+ * |-----------|-----------------------------------------------------|
+ * | quiesce   | nft add element arp roamdns quiet { VIP }            |
+ * | add / del | (after ip addr) nft delete element … { VIP } if quiet|
+ * Without nft (or for IPv6, whose neighbour discovery it does not cover) release is a plain del.
+ *
  * Idempotent: "File exists" on add and "Cannot assign requested address" on del are
  * success. IPv6 addresses carry no label, so they are recognised by the VIP set.
  * Note: deleting the *primary* IPv4 address of a subnet deletes its secondaries unless
@@ -63,7 +80,13 @@ export interface VipDriver {
   present(): Promise<string[]>;
   add(vip: string): Promise<void>;
   del(vip: string): Promise<void>;
+  /** Sends the gratuitous ARPs / NAs; stops early when the VIP is deleted or quiesced meanwhile. */
   announce(vip: string): Promise<void>;
+  /**
+   * Stops answering ARP for the VIP but keeps the address (see quiet release above); resolves
+   * false when this driver or VIP cannot (the caller then deletes). add() and del() end it.
+   */
+  quiesce?(vip: string): Promise<boolean>;
   /** Takes a new VIP set (the zone changed). */
   setVips?(vips: readonly VipSpec[]): void;
 }
@@ -117,13 +140,36 @@ export interface LinuxDriverOptions {
 }
 
 type ArpingFlavor = 'iputils' | 'habets' | 'missing';
-const PACKAGES: Record<string, string> = { ip: 'iproute2', ndptool: 'libndp-tools', arping: 'arping or iputils-arping' };
+const PACKAGES: Record<string, string> = { ip: 'iproute2', ndptool: 'libndp-tools', arping: 'arping or iputils-arping', nft: 'nftables' };
+const NFT_TABLE = 'roamdns';
+const NFT_SETUP = [
+  `add table arp ${NFT_TABLE}`, `delete table arp ${NFT_TABLE}`, `add table arp ${NFT_TABLE}`,
+  `add set arp ${NFT_TABLE} quiet { type ipv4_addr; }`,
+  `add chain arp ${NFT_TABLE} in { type filter hook input priority -10; policy accept; }`,
+  `add chain arp ${NFT_TABLE} out { type filter hook output priority -10; policy accept; }`,
+  `add rule arp ${NFT_TABLE} in arp operation request arp daddr ip @quiet drop`,
+  `add rule arp ${NFT_TABLE} out arp saddr ip @quiet drop`,
+].join('; ');
+
+/** The elements of `nft -j list set arp roamdns quiet`; [] for anything else. */
+export function parseQuietSet(text: string): string[] {
+  try {
+    const data = JSON.parse(text) as { nftables?: Array<{ set?: { elem?: unknown[] } }> };
+    const elems = data.nftables?.find((x) => x.set)?.set?.elem ?? [];
+    return elems.filter((e): e is string => typeof e === 'string');
+  } catch {
+    return [];
+  }
+}
 
 export class LinuxAliasDriver implements VipDriver {
   readonly label: string | undefined;
   private specs: Map<string, VipSpec>;
   private readonly prefixNow = new Map<string, number>(); // prefix found on the interface, for del
   private flavor: Promise<ArpingFlavor> | undefined;
+  private readonly epoch = new Map<string, number>(); // bumped by del/quiesce: pending announcements stop
+  private readonly quiet = new Set<string>(); // VIPs in the nft quiet set
+  private quietReady: boolean | undefined; // nft table built (true), unavailable (false), not tried yet
 
   constructor(private readonly o: LinuxDriverOptions) {
     this.label = roamLabel(o.iface);
@@ -173,14 +219,58 @@ export class LinuxAliasDriver implements VipDriver {
     return (await this.ours()).filter((a) => this.specs.has(a.address)).map((a) => a.address);
   }
 
+  /**
+   * Removes aliases that are not configured and those a previous run was handing over (still
+   * in the quiet set), then rebuilds the nft table empty; returns the configured VIPs kept.
+   */
   async reconcile(): Promise<string[]> {
+    const quieted = await this.listQuiet();
     const kept: string[] = [];
     for (const a of await this.ours()) {
-      if (this.specs.has(a.address)) { kept.push(a.address); continue; }
-      this.o.log.info({ vip: a.address, iface: this.o.iface, reason: 'unconfigured' }, 'removing stale alias');
+      const reason = !this.specs.has(a.address) ? 'unconfigured' : quieted.includes(a.address) ? 'was being handed over' : undefined;
+      if (reason === undefined) { kept.push(a.address); continue; }
+      this.o.log.info({ vip: a.address, iface: this.o.iface, reason }, 'removing stale alias');
       await this.delRaw(a.address, a.prefix);
     }
+    this.quiet.clear();
+    this.quietReady = await this.setupQuiet();
     return kept;
+  }
+
+  private async listQuiet(): Promise<string[]> {
+    const r = await this.o.exec('nft', ['-j', 'list', 'set', 'arp', NFT_TABLE, 'quiet'], { timeoutMs: this.o.timeoutMs ?? 2000 });
+    return r.code === 0 ? parseQuietSet(r.stdout) : [];
+  }
+
+  private async setupQuiet(): Promise<boolean> {
+    const r = await this.o.exec('nft', [NFT_SETUP], { timeoutMs: this.o.timeoutMs ?? 2000 });
+    if (r.code === 0) return true;
+    const why = r.error === 'ENOENT' ? 'nft is not installed (Debian package: nftables)' : (r.stderr || r.error || `exit ${r.code}`).trim();
+    this.o.log.warn({ iface: this.o.iface, err: why }, 'quiet release unavailable: a handover deletes the alias at once (clients may miss one request)');
+    return false;
+  }
+
+  async quiesce(vip: string): Promise<boolean> {
+    const s = this.spec(vip);
+    this.bump(vip);
+    if (s.family !== 4) return false;
+    this.quietReady ??= await this.setupQuiet();
+    if (!this.quietReady) return false;
+    const r = await this.o.exec('nft', ['add', 'element', 'arp', NFT_TABLE, 'quiet', `{ ${vip} }`], { timeoutMs: this.o.timeoutMs ?? 2000 });
+    if (r.code === 0) { this.quiet.add(vip); return true; }
+    this.o.log.warn({ vip, err: (r.stderr || r.error || `exit ${r.code}`).trim() }, 'nft add element failed (table flushed by a firewall reload?); deleting the alias instead');
+    this.quietReady = undefined; // rebuilt at the next quiesce
+    return false;
+  }
+
+  /** Takes the VIP out of the quiet set (after add or del); a missing element is fine. */
+  private async unquiet(vip: string): Promise<void> {
+    if (!this.quiet.delete(vip)) return;
+    await this.o.exec('nft', ['delete', 'element', 'arp', NFT_TABLE, 'quiet', `{ ${vip} }`], { timeoutMs: this.o.timeoutMs ?? 2000 });
+  }
+
+  private bump(vip: string): void {
+    this.epoch.set(vip, (this.epoch.get(vip) ?? 0) + 1);
   }
 
   async add(vip: string): Promise<void> {
@@ -191,6 +281,7 @@ export class LinuxAliasDriver implements VipDriver {
     const r = await this.run('ip', args);
     if (r.code !== 0 && !/File exists|already assigned/i.test(r.stderr)) this.fail(`ip ${args.join(' ')}`, r);
     this.prefixNow.set(vip, s.prefix);
+    await this.unquiet(vip); // taken back while being handed over: answer ARP again
   }
 
   private async delRaw(vip: string, prefix: number): Promise<void> {
@@ -201,7 +292,9 @@ export class LinuxAliasDriver implements VipDriver {
   }
 
   async del(vip: string): Promise<void> {
+    this.bump(vip);
     await this.delRaw(vip, this.prefixNow.get(vip) ?? this.spec(vip).prefix);
+    await this.unquiet(vip); // after the delete: the address never answers ARP in between
   }
 
   private detectArping(): Promise<ArpingFlavor> {
@@ -234,9 +327,11 @@ export class LinuxAliasDriver implements VipDriver {
     const s = this.spec(vip);
     const flavor = s.family === 4 ? await this.detectArping() : 'iputils';
     const sleep = this.o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    const epoch = this.epoch.get(vip) ?? 0;
     const runs: Promise<unknown>[] = []; // each settles to its error or null: none can reject unhandled
     for (let i = 0; i < this.o.announce.count; i++) {
       if (i > 0) await sleep(this.o.announce.intervalMs);
+      if ((this.epoch.get(vip) ?? 0) !== epoch) break; // released meanwhile: announcing would pull traffic back
       runs.push(this.announceOnce(s, flavor).then(() => null, (e: unknown) => e));
     }
     const failed = (await Promise.all(runs)).find((e) => e !== null);

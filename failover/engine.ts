@@ -20,7 +20,9 @@ import { buildStatus, type AgentStatus } from './status.js';
  * | joining  | start()                         | no          | leftovers from a crash are handed off     |
  * | active   | matureMs after start; undrain() | yes         | kept, balanced by the assignment          |
  * | draining | drain()                         | no          | handed off to eligible peers (kept if none)|
- * | leaving  | stop()                          | no          | all released, then 'leaving' sent 3 times |
+ * | leaving  | stop()                          | no          | all released, 'leaving' sent each heartbeat|
+ * |          |                                 |             | until the recipients claimed them (quiet  |
+ * |          |                                 |             | release: the aliases linger till then)    |
  *
  * Moves: a planned move releases first and names the recipient (a handoff in the
  * heartbeat); the recipient acquires when it sees the VIP released. A dead or leaving
@@ -28,6 +30,9 @@ import { buildStatus, type AgentStatus } from './status.js';
  */
 
 export type { PeerAddress };
+
+/** How often the interface is compared with what this node holds (Holdings.repair). */
+export const REPAIR_INTERVAL_MS = 5000;
 
 export interface AgentDeps {
   clock: Clock;
@@ -74,6 +79,7 @@ export class Agent {
   private sendQueued = false;
   private tickTimer?: TimerHandle;
   private deathTimer?: { handle: TimerHandle; at: number };
+  private repairTimer?: TimerHandle;
 
   constructor(readonly o: AgentOptions, private readonly d: AgentDeps) {
     this.incarnation = d.incarnation ?? Date.now();
@@ -140,6 +146,7 @@ export class Agent {
     this.running = true;
     this.d.log.info({ node: this.o.nodeName, incarnation: this.incarnation, peers: this.peers.length, vips: this.vips.length }, 'agent started');
     this.tick();
+    this.scheduleRepair();
     this.monitor?.start();
   }
 
@@ -219,14 +226,49 @@ export class Agent {
   private async shutdown(): Promise<void> {
     if (!this.running) return;
     this.setState('leaving');
-    for (const t of [this.tickTimer, this.deathTimer?.handle]) if (t !== undefined) this.d.timers.clearTimeout(t);
+    for (const t of [this.tickTimer, this.deathTimer?.handle, this.repairTimer]) if (t !== undefined) this.d.timers.clearTimeout(t);
     this.monitor?.stop();
     await this.vipsHere.settled();
     const next = leavingTargets(this.planInput(this.d.clock.now()));
     await Promise.allSettled([...this.held.keys()].map((vip) => this.vipsHere.release(vip, 'stop', next.get(vip))));
     for (let i = 0; i < 3; i++) this.sendHeartbeats('leaving');
+    await this.vipsHere.dropLingering([...this.vipsHere.lingering.keys()].filter((vip) => !next.has(vip))); // no eligible peer to wait for
+    await this.lingerOut();
     this.running = false;
     this.d.log.info({ node: this.o.nodeName, handoffs: this.vipsHere.handoffs.size }, 'agent stopped');
+  }
+
+  /** How long a quietly released alias stays after a peer claims it: its gratuitous ARPs have gone out by then. */
+  private get lingerTiming() {
+    return { lingerMs: Math.max(this.o.announce.count * this.o.announce.intervalMs, 2 * this.o.heartbeatMs), timeoutMs: this.o.handoffTimeoutMs };
+  }
+
+  /**
+   * Stopping with quietly released aliases: keeps telling the peers 'leaving' every heartbeat
+   * (one lost packet must not cost them dead_after) until each alias has been claimed and has
+   * lingered, or the handoff timeout passed; then deletes what is left.
+   */
+  private async lingerOut(): Promise<void> {
+    const t = this.lingerTiming;
+    const deadline = this.d.clock.now() + t.timeoutMs + t.lingerMs;
+    while (this.vipsHere.lingering.size > 0 && this.d.clock.now() < deadline) {
+      await new Promise<void>((resolve) => this.d.timers.setTimeout(resolve, this.o.heartbeatMs));
+      this.sendHeartbeats('leaving');
+      this.vipsHere.settleLingering(this.d.clock.now(), this.membership, t);
+    }
+    await this.vipsHere.dropLingering();
+    await this.vipsHere.settled();
+  }
+
+  /** Every few seconds: the interface still has what this node holds, and nothing else of ours. */
+  private scheduleRepair(): void {
+    this.repairTimer = this.d.timers.setTimeout(() => {
+      this.repairTimer = undefined;
+      if (!this.running || this.state === 'leaving') return;
+      void this.vipsHere.repair().catch((err: unknown) => this.d.log.error({ err }, 'bug: alias repair threw')).finally(() => {
+        if (this.running && this.state !== 'leaving') this.scheduleRepair();
+      });
+    }, REPAIR_INTERVAL_MS);
   }
 
   private setState(to: NodeState): void {
@@ -305,6 +347,7 @@ export class Agent {
     const p = plan(this.planInput(now));
     this.lastPlan = p;
     this.vipsHere.settleHandoffs(now, this.membership, this.o.handoffTimeoutMs);
+    this.vipsHere.settleLingering(now, this.membership, this.lingerTiming);
     this.settleDuplicates(p);
     for (const a of p.actions) {
       if (a.kind === 'acquire') this.vipsHere.acquire(a.vip, this.acquireReason(a.vip, a.via));

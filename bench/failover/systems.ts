@@ -108,9 +108,10 @@ export abstract class System {
   /** The machine came back after a crash: a reboot starts with no aliases, then the link, then the daemon. */
   async restore(node: string, after: 'crash' | 'graceful'): Promise<void> {
     if (after === 'crash') {
-      for (const vip of this.c.bed.aliases(node)) {
+      for (const vip of this.c.bed.aliases(node, { all: true })) {
         if (VIPS.includes(vip)) this.c.bed.exec(node, ['ip', 'addr', 'del', `${vip}/32`, 'dev', 'eth0']);
       }
+      try { this.c.bed.exec(node, ['nft', 'delete', 'table', 'arp', 'roamdns']); } catch { /* none: nothing to clear */ }
       this.c.bed.link(node, true);
     }
     this.startNode(node);

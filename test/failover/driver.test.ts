@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LinuxAliasDriver, parseIpAddrJson, roamLabel, type ExecFn, type ExecResult } from '../../failover/driver.js';
+import { LinuxAliasDriver, parseIpAddrJson, parseQuietSet, roamLabel, type ExecFn, type ExecResult } from '../../failover/driver.js';
 import { parseVipSpec } from '../../failover/ip.js';
 import { createLinuxAgent, resolveAgentOptions } from '../../failover/index.js';
 import { createNotifier } from '../../failover/notify.js';
@@ -77,9 +77,82 @@ describe('LinuxAliasDriver', () => {
     const f = fakeExec([['ip -j addr show', { stdout: IP_JSON }]]);
     const d = driver(f.exec);
     expect(await d.reconcile()).toEqual(['198.51.100.201', '2001:db8::201']);
-    expect(f.calls).toEqual(['ip -j addr show dev eth0', 'ip addr del 198.51.100.250/32 dev eth0']);
+    expect(f.calls.filter((c) => c.startsWith('ip'))).toEqual(['ip -j addr show dev eth0', 'ip addr del 198.51.100.250/32 dev eth0']);
     await d.del('2001:db8::201');
     expect(f.calls.at(-1)).toBe('ip addr del 2001:db8::201/64 dev eth0');
+  });
+
+  it('reconcile deletes aliases a previous run left quiet (it was handing them over) and rebuilds the nft table', async () => {
+    const quietSet = JSON.stringify({ nftables: [{ metainfo: {} }, { set: { family: 'arp', name: 'quiet', table: 'roamdns', elem: ['198.51.100.201'] } }] });
+    const f = fakeExec([['ip -j addr show', { stdout: IP_JSON }], ['nft -j list set', { stdout: quietSet }]]);
+    const d = driver(f.exec);
+    expect(await d.reconcile()).toEqual(['2001:db8::201']);
+    expect(f.calls[0]).toBe('nft -j list set arp roamdns quiet');
+    expect(f.calls).toContain('ip addr del 198.51.100.201/24 dev eth0');
+    expect(f.calls.at(-1)).toMatch(/^nft add table arp roamdns; delete table arp roamdns; add table arp roamdns; add set arp roamdns quiet \{ type ipv4_addr; \}; .*arp operation request arp daddr ip @quiet drop; .*arp saddr ip @quiet drop$/);
+    expect(parseQuietSet('garbage')).toEqual([]);
+    expect(parseQuietSet(JSON.stringify({ nftables: [{ set: { name: 'quiet' } }] }))).toEqual([]);
+  });
+
+  it('quiet release: quiesce adds the VIP to the nft set, add and del take it out after the ip command', async () => {
+    const f = fakeExec([['ip -j addr show', { stdout: '[]' }]]);
+    const d = driver(f.exec);
+    await d.reconcile();
+    f.calls.length = 0;
+    expect(await d.quiesce('198.51.100.201')).toBe(true);
+    await d.del('198.51.100.201');
+    expect(f.calls).toEqual([
+      'nft add element arp roamdns quiet { 198.51.100.201 }',
+      'ip addr del 198.51.100.201/24 dev eth0',
+      'nft delete element arp roamdns quiet { 198.51.100.201 }',
+    ]);
+    f.calls.length = 0;
+    expect(await d.quiesce('198.51.100.202')).toBe(true);
+    await d.add('198.51.100.202'); // taken back while lingering
+    expect(f.calls).toEqual([
+      'nft add element arp roamdns quiet { 198.51.100.202 }',
+      'ip -4 addr add 198.51.100.202/32 dev eth0 label eth0:roam',
+      'nft delete element arp roamdns quiet { 198.51.100.202 }',
+    ]);
+    f.calls.length = 0;
+    await d.del('198.51.100.202'); // not quiet: no nft call
+    expect(f.calls).toEqual(['ip addr del 198.51.100.202/32 dev eth0']);
+    expect(await d.quiesce('2001:db8::201')).toBe(false); // IPv6: neighbour discovery is not covered
+  });
+
+  it('quiet release falls back to a plain delete without nft, saying so once', async () => {
+    const warnings: string[] = [];
+    const f = fakeExec([['nft', { code: null, error: 'ENOENT' }], ['ip -j addr show', { stdout: '[]' }]]);
+    const d = new LinuxAliasDriver({
+      iface: 'eth0', vips: VIPS, exec: f.exec, announce: { count: 1, intervalMs: 0 },
+      log: { ...quietLog, warn: (o: object, msg?: string) => { warnings.push(`${msg} ${JSON.stringify(o)}`); } },
+    });
+    await d.reconcile();
+    expect(await d.quiesce('198.51.100.201')).toBe(false);
+    expect(await d.quiesce('198.51.100.202')).toBe(false);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/quiet release unavailable.*nftables/);
+    const g = fakeExec([['nft add element', { code: 1, stderr: 'Error: No such file or directory' }], ['ip -j addr show', { stdout: '[]' }]]);
+    const e = driver(g.exec);
+    await e.reconcile();
+    expect(await e.quiesce('198.51.100.201')).toBe(false); // table flushed by someone: delete instead, rebuild next time
+    await e.quiesce('198.51.100.201');
+    expect(g.calls.filter((c) => c.startsWith('nft add table'))).toHaveLength(2);
+  });
+
+  it('stops pending gratuitous ARPs when the VIP is released meanwhile', async () => {
+    const f = fakeExec();
+    let wake: () => void = () => {};
+    const d = new LinuxAliasDriver({
+      iface: 'eth0', vips: VIPS, exec: f.exec, log: quietLog, announce: { count: 3, intervalMs: 200 }, arping: 'iputils',
+      sleep: () => new Promise<void>((r) => { wake = r; }),
+    });
+    const done = d.announce('198.51.100.201');
+    await new Promise((r) => setImmediate(r));
+    await d.del('198.51.100.201');
+    wake();
+    await done;
+    expect(f.calls.filter((c) => c.startsWith('arping'))).toHaveLength(1);
   });
 
   it('announces IPv4 with iputils arping, count times', async () => {

@@ -60,10 +60,14 @@ describe('agent in a simulated cluster', () => {
       if (n === 1 && gapStart !== undefined) { gapMs = Math.max(gapMs, c.time.now() - gapStart); gapStart = undefined; }
     };
     await c.leave(leaver, watch);
+    const stopMs = c.time.now() - t0;
     await c.time.advance(500, watch);
     expect(c.world.holders(VIPS[1]!)).toHaveLength(1);
     expect(gapMs).toBeLessThanOrEqual(20);
-    expect(c.time.now() - t0).toBeLessThan(1000);
+    // The quietly released alias lingers announce.count × interval (600 ms) after the recipient's claim.
+    expect(stopMs).toBeGreaterThanOrEqual(600);
+    expect(stopMs).toBeLessThan(800);
+    expect(c.node(leaver).driver!.calls.slice(-2)).toEqual([`quiesce ${VIPS[1]}`, `del ${VIPS[1]}`]);
   });
 
   it('freeze and resume: one holder per VIP right after resume settles', async () => {
@@ -145,6 +149,58 @@ describe('agent in a simulated cluster', () => {
     agent.undrain();
     await c.time.advance(1000);
     expect([...countByHolder(c).values()].sort()).toEqual([1, 1, 1]);
+  });
+});
+
+describe('quiet release and alias repair', () => {
+  it('the released alias lingers without answering ARP until the recipient claimed and announced it, then goes', async () => {
+    const c = await bootCluster();
+    const node = singleHolders(c).get(VIPS[0]!)!;
+    c.node(node).agent!.drain();
+    await c.time.advance(100);
+    expect(c.world.aliases.get(VIPS[0]!)?.has(node)).toBe(true); // still on the interface: stray requests are served
+    expect(c.world.holders(VIPS[0]!)).toHaveLength(1);
+    expect(c.world.holders(VIPS[0]!)).not.toContain(node);
+    expect(c.node(node).agent!.vipsHere.lingering.has(VIPS[0]!)).toBe(true);
+    await c.time.advance(700);
+    expect(c.world.aliases.get(VIPS[0]!)?.has(node)).toBe(false);
+    expect(c.node(node).agent!.vipsHere.lingering.size).toBe(0);
+  });
+
+  it('a stopping node with nobody to take its VIP deletes the alias at once', async () => {
+    const c = new Cluster({ nodes: ['solo'], vips: [VIPS[0]!] });
+    await c.start('solo');
+    await c.time.advance(4000);
+    expect(c.world.holders(VIPS[0]!)).toEqual(['solo']);
+    const t0 = c.time.now();
+    await c.leave('solo');
+    expect(c.time.now() - t0).toBeLessThan(50);
+    expect(c.world.aliases.get(VIPS[0]!)?.has('solo')).toBe(false);
+  });
+
+  it('without quiet release (no nft) a graceful stop is a plain delete and still hands over at once', async () => {
+    const c = await bootCluster(undefined, undefined, { quietRelease: false });
+    const leaver = singleHolders(c).get(VIPS[1]!)!;
+    const t0 = c.time.now();
+    await c.leave(leaver, () => { for (const hs of c.holders().values()) expect(hs.length).toBeLessThanOrEqual(1); });
+    expect(c.time.now() - t0).toBeLessThan(100);
+    await c.time.advance(100);
+    expect(c.world.holders(VIPS[1]!)).toHaveLength(1);
+    expect(c.node(leaver).driver!.calls.at(-1)).toBe(`del ${VIPS[1]}`);
+  });
+
+  it('repair: a held alias removed by hand comes back, one added by hand on a non-holder goes', async () => {
+    const c = await bootCluster();
+    const holders = singleHolders(c);
+    const holder = holders.get(VIPS[0]!)!;
+    const other = holders.get(VIPS[1]!)!;
+    c.world.set(holder, VIPS[0]!, false); // ip addr del by an operator
+    c.world.set(other, VIPS[0]!, true); // ip addr add by an operator
+    await c.time.advance(5100);
+    expect(c.world.holders(VIPS[0]!)).toEqual([holder]);
+    expect(c.node(holder).driver!.calls.at(-1)).toBe(`add ${VIPS[0]}`);
+    expect(c.node(other).driver!.calls.at(-1)).toBe(`del ${VIPS[0]}`);
+    expect(singleHolders(c)).toEqual(holders);
   });
 });
 

@@ -95,30 +95,51 @@ export const quietLog: Logger = { debug() {}, info() {}, warn() {}, error() {} }
 /** The kernel alias tables of all nodes: vip → nodes that have it (and whose link is up). */
 export class World {
   readonly aliases = new Map<string, Set<string>>();
+  readonly quiet = new Set<string>(); // 'node vip': alias kept but not answering ARP (quiet release)
   announcements = 0;
-  holders(vip: string): string[] { return [...(this.aliases.get(vip) ?? [])].sort(); }
+  /** Nodes that answer ARP for the VIP: quiet aliases do not count. */
+  holders(vip: string): string[] { return [...(this.aliases.get(vip) ?? [])].filter((n) => !this.quiet.has(`${n} ${vip}`)).sort(); }
   has(node: string, vip: string): boolean { return this.aliases.get(vip)?.has(node) ?? false; }
   set(node: string, vip: string, on: boolean): void {
     const s = this.aliases.get(vip) ?? new Set<string>();
     if (on) s.add(node); else s.delete(node);
     this.aliases.set(vip, s);
   }
-  dropNode(node: string): void { for (const s of this.aliases.values()) s.delete(node); }
+  dropNode(node: string): void {
+    for (const s of this.aliases.values()) s.delete(node);
+    for (const k of [...this.quiet]) if (k.startsWith(`${node} `)) this.quiet.delete(k);
+  }
 }
+
+/** quiet: the driver releases quietly (as the Linux driver with nft does); false: plain del. */
+export interface FakeDriverOptions { opDelayMs?: number; quiet?: boolean }
 
 export class FakeDriver implements VipDriver {
   dead = false;
   readonly calls: string[] = [];
-  constructor(private readonly node: string, private readonly world: World, private readonly time: FakeTime, private readonly vips: string[], private readonly opDelayMs = 3) {}
+  readonly quiesce?: (vip: string) => Promise<boolean>;
+  private readonly opDelayMs: number;
+  constructor(private readonly node: string, private readonly world: World, private readonly time: FakeTime, private readonly vips: string[], o: FakeDriverOptions = {}) {
+    this.opDelayMs = o.opDelayMs ?? 3;
+    if (o.quiet ?? true) {
+      this.quiesce = (vip) => { this.calls.push(`quiesce ${vip}`); return this.op(() => this.world.quiet.add(`${this.node} ${vip}`)).then(() => true); };
+    }
+  }
   private op(fn: () => void): Promise<void> {
     return new Promise((resolve) => {
       this.time.schedule(this.time.now() + this.opDelayMs, () => { if (!this.dead) { fn(); resolve(); } });
     });
   }
-  async reconcile(): Promise<string[]> { return this.vips.filter((v) => this.world.has(this.node, v)); }
-  async present(): Promise<string[]> { return this.reconcile(); }
-  add(vip: string): Promise<void> { this.calls.push(`add ${vip}`); return this.op(() => this.world.set(this.node, vip, true)); }
-  del(vip: string): Promise<void> { this.calls.push(`del ${vip}`); return this.op(() => this.world.set(this.node, vip, false)); }
+  /** As the Linux driver: aliases left quiet by a previous run were being handed over, so they go. */
+  async reconcile(): Promise<string[]> {
+    for (const v of this.vips) {
+      if (this.world.quiet.delete(`${this.node} ${v}`)) this.world.set(this.node, v, false);
+    }
+    return this.present();
+  }
+  async present(): Promise<string[]> { return this.vips.filter((v) => this.world.has(this.node, v)); }
+  add(vip: string): Promise<void> { this.calls.push(`add ${vip}`); return this.op(() => { this.world.set(this.node, vip, true); this.world.quiet.delete(`${this.node} ${vip}`); }); }
+  del(vip: string): Promise<void> { this.calls.push(`del ${vip}`); return this.op(() => { this.world.set(this.node, vip, false); this.world.quiet.delete(`${this.node} ${vip}`); }); }
   async announce(): Promise<void> { this.world.announcements++; }
 }
 
@@ -157,6 +178,7 @@ export interface SimOptions {
   weights?: Record<string, number>;
   latencyMs?: number;
   seed?: number;
+  quietRelease?: boolean; // default true
 }
 
 export class Cluster {
@@ -201,7 +223,7 @@ export class Cluster {
   async start(name: string): Promise<void> {
     const n = this.node(name);
     n.timers = new NodeTimers(this.time);
-    n.driver = new FakeDriver(name, this.world, this.time, this.sim.vips);
+    n.driver = new FakeDriver(name, this.world, this.time, this.sim.vips, { quiet: this.sim.quietRelease });
     n.up = true;
     n.frozen = false;
     n.inbox = [];
@@ -231,7 +253,7 @@ export class Cluster {
     const n = this.node(name);
     let done = false;
     void n.agent!.stop().then(() => { done = true; });
-    for (let i = 0; i < 1000 && !done; i++) await this.time.advance(1, onStep);
+    for (let i = 0; i < 5000 && !done; i++) await this.time.advance(1, onStep);
     n.up = false;
     if (n.timers) n.timers.killed = true;
   }

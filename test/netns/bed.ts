@@ -5,6 +5,7 @@
 // and, as a last resort, when the test process exits.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { parseQuietSet } from '../../failover/driver.js';
 
 export interface Host {
   name: string;
@@ -110,11 +111,23 @@ export class Bed {
     return p;
   }
 
-  /** The IPv4/IPv6 addresses on a host's eth0, without the host's own. */
-  aliases(name: string): string[] {
+  /** The host's addresses on eth0 besides its own; by default only those that answer ARP (not quiet). */
+  aliases(name: string, o: { all?: boolean } = {}): string[] {
     const h = this.host(name);
     const j = JSON.parse(this.exec(name, ['ip', '-j', 'addr', 'show', 'dev', 'eth0'])) as { addr_info: { local: string; scope: string }[] }[];
-    return j.flatMap((l) => l.addr_info).filter((a) => a.scope !== 'link' && a.local !== h.address && a.local !== h.address6).map((a) => a.local).sort();
+    const all = j.flatMap((l) => l.addr_info).filter((a) => a.scope !== 'link' && a.local !== h.address && a.local !== h.address6).map((a) => a.local).sort();
+    if (o.all) return all;
+    const quiet = this.quiet(name);
+    return all.filter((a) => !quiet.includes(a));
+  }
+
+  /** VIPs the host's agent released quietly (still on the interface, not answering ARP): its nft quiet set. */
+  quiet(name: string): string[] {
+    try {
+      return parseQuietSet(this.exec(name, ['nft', '-j', 'list', 'set', 'arp', 'roamdns', 'quiet']));
+    } catch {
+      return []; // no table (yet): nothing is quiet
+    }
   }
 
   /** Cuts or restores a host's link (the switch side, so the host sees carrier loss too). */

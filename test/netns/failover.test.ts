@@ -34,10 +34,15 @@ describe.sequential('failover in network namespaces', () => {
     const vip = VIPS.find((v) => holderOf(v)[0] === 'www3')!;
     const t0 = Date.now();
     expect(await c.agents.get('www3')!.stop()).toBe(0);
+    const exitMs = Date.now() - t0;
+    // Quiet release: the alias stayed (not answering ARP) until the recipient had announced, then went before exit.
+    expect(c.bed.aliases('www3', { all: true })).toEqual([]);
+    expect(c.bed.quiet('www3')).toEqual([]);
+    expect(exitMs).toBeLessThan(2000);
     await waitFor(() => holderOf(vip).length === 1 && holderOf(vip)[0] !== 'www3', 2000, `${vip} to move`, show);
     await sleep(500);
     const gap = c.gaps(t0)[vip]!;
-    console.log(`graceful stop: gap ${gap} ms for ${vip}, now on ${holderOf(vip)}`);
+    console.log(`graceful stop: gap ${gap} ms for ${vip}, now on ${holderOf(vip)}; the agent exited after ${exitMs} ms`);
     expect(gap, timeline(vip, t0)).toBeLessThanOrEqual(100);
     expect(c.lastAnswer()[vip]).not.toBe('www3');
   });
