@@ -6,6 +6,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, test } from 'vitest';
+import { DEFAULT_DEAD_AFTER_MS, DEFAULT_HEARTBEAT_MS } from '../../failover/options.js';
 import { buildAgent, type AgentBuild } from './agent-build.js';
 import { KEEPALIVED_VARIANTS } from './keepalived.js';
 import { conditions, machine, write, type Candidate, type CandidateRun, type Results, type SystemRun } from './report.js';
@@ -24,7 +25,7 @@ const OUT = process.env.BENCH_OUT ?? HERE;
 const CANDIDATES: Candidate[] = (process.env.BENCH_CANDIDATES ?? 'defaults,25/250,20/200,20/150,10/100,10/80,10/60,10/100+rt').split(',').map((s) => {
   const realtime = s.endsWith('+rt');
   const spec = s.replace(/\+rt$/, '');
-  if (spec === 'defaults') return { key: s, heartbeatMs: 50, deadAfterMs: 400, defaults: true, realtime };
+  if (spec === 'defaults') return { key: s, heartbeatMs: DEFAULT_HEARTBEAT_MS, deadAfterMs: DEFAULT_DEAD_AFTER_MS, defaults: true, realtime };
   const [hb, da] = spec.split('/').map(Number);
   if (!(hb! >= 10 && da! >= 3 * hb!)) throw new Error(`BENCH_CANDIDATES: "${s}" is not HEARTBEAT/DEAD_AFTER in ms (heartbeat ≥ 10, dead_after ≥ 3 × heartbeat)`);
   return { key: s, heartbeatMs: hb!, deadAfterMs: da!, defaults: false, realtime };
@@ -107,7 +108,7 @@ describe.sequential('failover benchmark', () => {
   test.runIf(REPORT_ONLY)('rewrite results.md from results.json', () => {});
 
   test.runIf(wanted('roamdns'))('roamdns at its defaults', async () => {
-    await measureSystem(new RoamdnsSystem('roamdns-defaults', 'roamdns, defaults (heartbeat 50 ms, dead_after 400 ms)', { agentMain: agent.main }));
+    await measureSystem(new RoamdnsSystem('roamdns-defaults', `roamdns, defaults (heartbeat ${DEFAULT_HEARTBEAT_MS} ms, dead_after ${DEFAULT_DEAD_AFTER_MS} ms)`, { agentMain: agent.main }));
   }, SYSTEM_TIMEOUT_MS);
 
   for (const v of KEEPALIVED_VARIANTS) {
