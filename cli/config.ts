@@ -22,6 +22,8 @@ export interface RoamdnsConfig {
     tcp_max_connections: number;
     /** DNS worker processes: 'auto' (one per core) or a number. */
     workers: number | 'auto';
+    /** QTYPE ANY: 'minimal' (one RRset, RFC 8482) or 'full' (every RRset of the name). */
+    any: 'minimal' | 'full';
     /** TSIG keys by name (RFC 8945). */
     tsig_keys: Record<string, { algorithm: string; secret: string }>;
     /** When set, AXFR/IXFR also need a request signed with one of these keys (besides transfer_allow). */
@@ -36,6 +38,8 @@ export interface RoamdnsConfig {
   };
   /** The status API; with token_file set, every request needs `Authorization: Bearer <token>`. */
   status: { listen: string; token_file?: string };
+  /** `serve` started as root becomes this user once its sockets are bound (cli/privileges.ts). */
+  user: string;
   /** Health-managed names: name -> how its VIPs are checked and answered. */
   pools: Record<string, PoolConfig>;
   cluster?: ClusterConfig;
@@ -197,6 +201,7 @@ export const configSpec: Spec = {
           tcp_idle_timeout: { spec: { kind: 'duration', minMs: 100, maxMs: 3_600_000 }, default: 10_000 },
           tcp_max_connections: { spec: { kind: 'int', min: 1, max: 1_000_000 }, default: 1000 },
           workers: { spec: { kind: 'string', pattern: /^(auto|[1-9]|[1-5][0-9]|6[0-4])$/, hint: "'auto' (one per core) or a number of processes 1..64" }, default: '1' },
+          any: { spec: { kind: 'enum', values: ['minimal', 'full'] }, default: 'minimal' },
           tsig_keys: {
             spec: { kind: 'map', keyHint: 'key name: { algorithm, secret }', of: { kind: 'object', fields: {
               algorithm: { spec: { kind: 'enum', values: ['hmac-sha1', 'hmac-sha224', 'hmac-sha256', 'hmac-sha384', 'hmac-sha512'] }, default: 'hmac-sha256' },
@@ -230,6 +235,10 @@ export const configSpec: Spec = {
           token_file: { spec: { kind: 'string', pattern: /\S/, hint: 'a file path' } },
         },
       },
+    },
+    user: {
+      spec: { kind: 'string', pattern: /^(auto|root|[A-Za-z_][A-Za-z0-9_.-]*\$?(:[A-Za-z_][A-Za-z0-9_.-]*)?|\d+(:\d+)?)$/, hint: "'auto', 'root', USER or USER:GROUP (names or numeric ids)" },
+      default: 'auto',
     },
     pools: { spec: { kind: 'map', keyHint: 'name: { check, when_all_down, degraded_ttl, max_answers }', of: poolSpec() }, default: {} },
     cluster: { spec: clusterSpec(), optional: true },

@@ -12,6 +12,7 @@ import { AnswerOverlay, buildOverlay } from '../server/pool-overlay.js';
 import { ZoneStore } from '../server/zone-store.js';
 import { resolveFromConfig, type RoamdnsConfig } from './config.js';
 import { poolPolicies } from './health-wiring.js';
+import { dropPrivileges, PrivilegeError } from './privileges.js';
 import { createLogger, type Logger } from './logger.js';
 
 /** pool -> vip -> served (true/false); VIPs not yet checked are absent (and answered). */
@@ -50,7 +51,7 @@ export async function runDnsWorker(cfg: RoamdnsConfig): Promise<number> {
   store.onSwap(rebuild);
   rebuild();
   const dns = await startDnsServer(
-    { zones: () => store.current(), overlay: () => overlay, metrics, cache: new AnswerCache(metrics) },
+    { zones: () => store.current(), overlay: () => overlay, metrics, cache: new AnswerCache(metrics, cfg.dns.any), any: cfg.dns.any },
     {
       listen: cfg.dns.listen.map(parseListen), transferAllow: new AddressList(cfg.dns.transfer_allow),
       tcpIdleTimeoutMs: cfg.dns.tcp_idle_timeout, tcpMaxConnections: cfg.dns.tcp_max_connections, log,
@@ -58,6 +59,15 @@ export async function runDnsWorker(cfg: RoamdnsConfig): Promise<number> {
     },
   );
   const send = (m: FromWorker) => process.send?.(m);
+  // Bound: a worker forked by a root primary becomes the unprivileged user too (the primary checks it can).
+  try {
+    dropPrivileges(cfg.user, [source].flat());
+  } catch (err) {
+    if (!(err instanceof PrivilegeError)) throw err;
+    log.error({ err: err.message }, 'cannot drop privileges');
+    await dns.close();
+    return 2;
+  }
   send({ type: 'ready', addresses: dns.addresses.map((a) => `${a.host}:${a.port}`) });
   return new Promise((resolve) => {
     const stop = async () => {

@@ -16,6 +16,7 @@ import type { PoolAnswerView, StatusDocument } from './status-page.js';
 import { readStatusToken, startStatusServer, StatusTokenError } from './status-server.js';
 import { isDnsWorker, runDnsWorker, WorkerPool } from './serve-workers.js';
 import { clusterPlanView } from './plan.js';
+import { dropPrivileges, PrivilegeError } from './privileges.js';
 
 /** What DNS answers for a pool name now, read from the overlay the answer path uses (A and AAAA). */
 function poolAnswer(health: HealthRuntime, name: string): PoolAnswerView | undefined {
@@ -133,7 +134,7 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
     log.info({ workers: workerCount }, 'DNS workers started');
   } else {
     dns = await startDnsServer(
-      { zones: () => store.current(), overlay: () => health.overlay(), metrics, cache: new AnswerCache(metrics) },
+      { zones: () => store.current(), overlay: () => health.overlay(), metrics, cache: new AnswerCache(metrics, cfg.dns.any), any: cfg.dns.any },
       {
         listen: cfg.dns.listen.map(parseListen),
         transferAllow: new AddressList(cfg.dns.transfer_allow),
@@ -156,6 +157,18 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
   );
   listen.status = `${statusAddr.host.includes(':') ? `[${statusAddr.host}]` : statusAddr.host}:${status.port}`;
   if (!token && !isLoopback(statusAddr.host)) log.warn({ status: cfg.status.listen }, 'status API listens beyond loopback without status.token_file');
+  // Every socket is bound: root is no longer needed (cli/privileges.ts).
+  try {
+    const dropped = dropPrivileges(cfg.user, [source].flat());
+    if (dropped.kind === 'dropped') log.info({ user: dropped.account.name, uid: dropped.account.uid, gid: dropped.account.gid }, 'sockets bound; running as an unprivileged user');
+    if (dropped.kind === 'kept-root') log.warn({ reason: dropped.reason }, 'still running as root: a bug in roamdns would be a bug with root rights');
+  } catch (err) {
+    if (!(err instanceof PrivilegeError)) throw err;
+    process.stderr.write(`${cfg.file}: ${err.message}\n`);
+    store.close();
+    await Promise.all([dns.close(), status.close(), health.stop()]);
+    return 2;
+  }
   store.watch();
   log.info({ dns: dnsListen, status: `${statusAddr.host}:${status.port}`, statusAuth: token ? 'bearer' : 'none', zones: [...store.current().zones.keys()] }, 'serving');
   process.on('SIGHUP', () => {

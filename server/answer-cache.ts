@@ -5,7 +5,7 @@
 // (lookup + render) on first use, so both paths give the same bytes by construction; anything
 // unusual (EDNS options beyond the basics, odd sizes, AXFR, non-IN classes) is left to it.
 import type { AnswerOverlay } from './pool-overlay.js';
-import { lookup } from './lookup.js';
+import { lookup, type AnyMode } from './lookup.js';
 import type { DnsMetrics } from './metrics.js';
 import { renderResponse, rotationCount, type Transport } from './response.js';
 import { RRClass, RRType } from './rr.js';
@@ -85,7 +85,8 @@ export class AnswerCache {
   private readonly poolKeys = new Set<string>();
   private readonly counters = new Map<string, () => void>();
 
-  constructor(private readonly metrics: DnsMetrics) {}
+  /** `any` must be the handler's (HandlerContext.any): both paths give the same bytes. */
+  constructor(private readonly metrics: DnsMetrics, private readonly any: AnyMode = 'minimal') {}
 
   get size(): number {
     return this.entries.size;
@@ -134,7 +135,7 @@ export class AnswerCache {
     const parsed = parseQuery(msg);
     if (parsed.kind !== 'query') return undefined;
     const q: Query = { ...parsed.query, id: 0, rd: false, cd: false, edns: parsed.query.edns && { ...parsed.query.edns, dnssecOk: false } };
-    const result = lookup(zones, q.qkey, q.qlabels, q.qtype, overlay);
+    const result = lookup(zones, q.qkey, q.qlabels, q.qtype, overlay, this.any);
     const n = rotationCount(result);
     const variants = Array.from({ length: n }, (_, k) => renderResponse(q, result, transport, k));
     const first = variants[0]!;

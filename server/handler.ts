@@ -1,6 +1,6 @@
 // One message in, at most one message out: the per-query policy in one place.
 // Nothing escapes: malformed -> FORMERR or drop, not ours -> REFUSED, a bug -> SERVFAIL; all counted.
-import { lookup } from './lookup.js';
+import { lookup, type AnyMode } from './lookup.js';
 import type { DnsMetrics } from './metrics.js';
 import { renderError, renderResponse, renderSections, type Transport } from './response.js';
 import { RRClass, RRType } from './rr.js';
@@ -19,6 +19,8 @@ export interface HandlerContext {
   /** Prebuilt answers (the fast path); without it every query takes the general path. */
   cache?: AnswerCache;
   metrics: DnsMetrics;
+  /** QTYPE ANY: one RRset (RFC 8482, default) or all; give the AnswerCache the same. */
+  any?: AnyMode;
 }
 
 /** What the transport must do with a message: send bytes, drop it, or hand it to the zone-transfer code. */
@@ -99,7 +101,7 @@ function answer(ctx: HandlerContext, q: Query, transport: Transport): HandlerOut
     case RRType.MAILB:
       return err(q.qtype === RRType.OPT ? Rcode.FORMERR : Rcode.NOTIMP);
   }
-  const result = lookup(ctx.zones(), q.qkey, q.qlabels, q.qtype, ctx.overlay?.());
+  const result = lookup(ctx.zones(), q.qkey, q.qlabels, q.qtype, ctx.overlay?.(), ctx.any ?? 'minimal');
   const bytes = renderResponse(q, result, transport);
   if (result.kind === 'answer') {
     for (const p of result.answer) if (p.pool) ctx.metrics.poolAnswers.inc({ pool: p.pool.key, degraded: p.pool.degraded ? 'yes' : 'no' });

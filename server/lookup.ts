@@ -111,10 +111,23 @@ function place(node: ZoneNode, rrset: RRset, owner: readonly string[], overlay: 
   return { rrset: pa.rrset, owner, limit: pa.limit, pool: { key: node.key, degraded: pa.degraded } };
 }
 
-/** Answers `qtype` at a node that has data: the RRset, all RRsets for ANY, or the CNAME to follow. */
-function atNode(node: ZoneNode, owner: readonly string[], qtype: number, overlay: AnswerOverlay | undefined): { found: Placed[] } | { cname: Placed } | null {
+/**
+ * How QTYPE ANY is answered. 'minimal' (RFC 8482 §4.1, the default of `serve`): one RRset of
+ * the name — the one of the lowest type code that the health overlay does not withhold, as Knot
+ * picks it — so ANY is no amplifier; 'full': every RRset, as RFC 1034 §4.3.2 reads and BIND answers.
+ */
+export type AnyMode = 'minimal' | 'full';
+
+/** Answers `qtype` at a node that has data: the RRset, one or all RRsets for ANY, or the CNAME to follow. */
+function atNode(node: ZoneNode, owner: readonly string[], qtype: number, overlay: AnswerOverlay | undefined, any: AnyMode): { found: Placed[] } | { cname: Placed } | null {
   if (qtype === RRType.ANY) {
-    const found = [...node.rrsets.values()].map((rrset) => place(node, rrset, owner, overlay)).filter((p): p is Placed => p !== null);
+    const found: Placed[] = [];
+    const sets = any === 'minimal' ? [...node.rrsets.values()].sort((a, b) => a.type - b.type) : node.rrsets.values();
+    for (const rrset of sets) {
+      const placed = place(node, rrset, owner, overlay);
+      if (placed) found.push(placed);
+      if (any === 'minimal' && found.length === 1) break;
+    }
     return { found };
   }
   const set = node.rrsets.get(qtype);
@@ -147,7 +160,7 @@ function closestZone(zones: ZoneSet, qkey: string, qtype: number): Zone | undefi
 }
 
 /** RFC 1034 §4.3.2: the whole algorithm, CNAME chains included, for one question. */
-export function lookup(zones: ZoneSet, qkey: string, qlabels: readonly string[], qtype: number, overlay?: AnswerOverlay): LookupResult {
+export function lookup(zones: ZoneSet, qkey: string, qlabels: readonly string[], qtype: number, overlay?: AnswerOverlay, any: AnyMode = 'full'): LookupResult {
   const zone = closestZone(zones, qkey, qtype);
   if (!zone) return { kind: 'refused' };
   const answer: Placed[] = [];
@@ -167,7 +180,7 @@ export function lookup(zones: ZoneSet, qkey: string, qlabels: readonly string[],
       if (!cname) return { kind: 'yxdomain', zone, answer };
       r = { cname: { rrset: cname } };
     } else {
-      r = atNode(step.node, step.owner, qtype, overlay);
+      r = atNode(step.node, step.owner, qtype, overlay, any);
     }
     if (!r) return { kind: 'nodata', zone, answer, authority: negative(zone) };
     if ('found' in r) {

@@ -131,6 +131,37 @@ describe('lookup through the handler', () => {
   });
 });
 
+describe('QTYPE ANY (RFC 8482)', () => {
+  const askWith = (any: 'minimal' | 'full' | undefined, qname: string, transport: 'udp' | 'tcp' = 'udp') => {
+    const out = handleMessage({ ...ctx, any }, encodeMessage({ id: 9, questions: [{ name: qname, type: 'ANY' }], edns: false }), transport);
+    if (out.kind !== 'reply') throw new Error(out.kind);
+    return parseMessage(out.bytes);
+  };
+
+  test('minimal by default: one RRset, the lowest type code of the name (as Knot), over UDP and TCP', () => {
+    for (const transport of ['udp', 'tcp'] as const) {
+      const apex = askWith(undefined, 'example.org', transport);
+      expect(apex.rcodeName).toBe('NOERROR');
+      expect(apex.flags.aa).toBe(true);
+      expect(rrs(apex.answer).map((r) => r.split(' ')[2])).toEqual(['NS', 'NS']); // NS (2) before SOA (6) and MX (15)
+      expect(rrs(askWith('minimal', 'mail.example.org', transport).answer)).toEqual(['mail.example.org. 3600 A 198.51.100.25']);
+      expect(rrs(askWith(undefined, 'www.example.org', transport).answer)).toHaveLength(3); // one RRset of three records
+    }
+  });
+
+  test('full: every RRset of the name, as BIND answers', () => {
+    expect(rrs(askWith('full', 'example.org').answer).map((r) => r.split(' ')[2])).toEqual(['MX', 'NS', 'NS', 'SOA']);
+    expect(rrs(askWith('full', 'mail.example.org').answer)).toEqual(['mail.example.org. 3600 A 198.51.100.25', 'mail.example.org. 3600 AAAA 2001:db8::25']);
+  });
+
+  test('a name without data, or with only a CNAME, answers as for any other type', () => {
+    expect(askWith(undefined, 'b.ent.example.org').rcodeName).toBe('NOERROR');
+    expect(askWith(undefined, 'b.ent.example.org').answer).toEqual([]);
+    expect(askWith(undefined, 'nothing.example.org').rcodeName).toBe('NXDOMAIN');
+    expect(rrs(askWith(undefined, 'alias.example.org').answer)).toEqual(['alias.example.org. 3600 CNAME www.example.org.']);
+  });
+});
+
 describe('DNAME (RFC 6672)', () => {
   const text = `$ORIGIN example.org.\n$TTL 60\n@ SOA ns1 h 1 1 1 1 30\n@ NS ns1\nns1 A 198.51.100.53\nold DNAME new\nnew.example.org. DNAME new2\nwww.new2 A 198.51.100.5\nfar DNAME ${'x'.repeat(60)}.${'y'.repeat(60)}.${'z'.repeat(60)}.example.org.\n`;
   const p = parseZoneText(text, { file: 'z', origin: 'example.org.' });
