@@ -242,8 +242,10 @@ export class LinuxAliasDriver implements VipDriver {
     return r.code === 0 ? parseQuietSet(r.stdout) : [];
   }
 
+  /** Builds the table afresh, with the VIPs this process has quiet (a rebuild after someone flushed it). */
   private async setupQuiet(): Promise<boolean> {
-    const r = await this.o.exec('nft', [NFT_SETUP], { timeoutMs: this.o.timeoutMs ?? 2000 });
+    const keep = this.quiet.size > 0 ? `; add element arp ${NFT_TABLE} quiet { ${[...this.quiet].join(', ')} }` : '';
+    const r = await this.o.exec('nft', [NFT_SETUP + keep], { timeoutMs: this.o.timeoutMs ?? 2000 });
     if (r.code === 0) return true;
     const why = r.error === 'ENOENT' ? 'nft is not installed (Debian package: nftables)' : (r.stderr || r.error || `exit ${r.code}`).trim();
     this.o.log.warn({ iface: this.o.iface, err: why }, 'quiet release unavailable: a handover deletes the alias at once (clients may miss one request)');

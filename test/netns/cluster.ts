@@ -24,6 +24,8 @@ export interface ClusterOptions {
   topYaml?: string;
   /** More hosts on the bridge (e.g. a DNS server). */
   extraHosts?: { name: string; address: string }[];
+  /** A command line the agents are started through (e.g. setpriv with fewer rights). */
+  agentPrefix?: string[];
 }
 
 export class Cluster {
@@ -33,7 +35,7 @@ export class Cluster {
   readonly web = new Map<string, BedProcess>();
   private poller?: BedProcess;
 
-  constructor(opts: ClusterOptions = {}) {
+  constructor(private readonly opts: ClusterOptions = {}) {
     this.bed = Bed.create([...[...NODES, 'client'].map((name) => ({ name, address: ADDRESSES[name]! })), ...(opts.extraHosts ?? [])]);
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'roamdns-netns-'));
     const key = path.join(this.dir, 'cluster.key');
@@ -74,7 +76,7 @@ export class Cluster {
   }
 
   startAgent(node: string): BedProcess {
-    const p = this.bed.spawn(node, [process.execPath, path.join(REPO, 'dist/cli/main.js'), 'agent', '--config', this.config, '--node', node]);
+    const p = this.bed.spawn(node, [...(this.opts.agentPrefix ?? []), process.execPath, path.join(REPO, 'dist/cli/main.js'), 'agent', '--config', this.config, '--node', node]);
     this.agents.set(node, p);
     return p;
   }
