@@ -20,6 +20,7 @@ interface Entry {
   countQuery: () => void;
   countExtra?: () => void;
   dependsOnPools: boolean;
+  negative: boolean; // NXDOMAIN or REFUSED: kept in the negative tier
 }
 
 /** What the header and question of a query say, when it is simple enough for the fast path. */
@@ -29,7 +30,20 @@ interface Peek {
   dnssecOk: boolean;
 }
 
-const MAX_ENTRIES = 100_000;
+/*
+ * Capacity. Answers for names that exist (NOERROR, with data or NODATA) and answers for names
+ * that do not (NXDOMAIN, REFUSED) are kept apart, so a random-subdomain flood churns only the
+ * second. Each is two generations: when the young one is full it becomes the old one and the
+ * previous old one is dropped; a hit in the old one moves the entry back to the young one. So
+ * the hot entries stay, memory is bounded, and nothing is ever cleared wholesale.
+ *
+ * | tier     | young generation holds at most                        |
+ * |----------|-------------------------------------------------------|
+ * | positive | max(100,000, 2 × the records of the zones served)     |
+ * | negative | 50,000                                                |
+ */
+const MIN_POSITIVE = 100_000;
+const NEGATIVE = 50_000;
 const RCODE_NAMES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN'];
 const UNCACHEABLE_TYPES = new Set<number>([RRType.AXFR, RRType.IXFR, RRType.OPT, RRType.MAILA, RRType.MAILB]);
 
@@ -78,8 +92,42 @@ export function peek(msg: Buffer, transport: Transport): Peek | undefined {
   return { key: msg.toString('latin1', 12, qend).toLowerCase() + cls, qend, dnssecOk };
 }
 
+/** Two generations of at most `cap` entries each (see the table above). */
+class Generations {
+  young = new Map<string, Entry>();
+  old = new Map<string, Entry>();
+  constructor(public cap: number) {}
+
+  get(key: string): Entry | undefined {
+    const y = this.young.get(key);
+    if (y) return y;
+    const o = this.old.get(key);
+    if (o) { this.old.delete(key); this.set(key, o); }
+    return o;
+  }
+
+  set(key: string, e: Entry): void {
+    if (this.young.size >= this.cap) { this.old = this.young; this.young = new Map(); }
+    this.young.set(key, e);
+  }
+
+  delete(key: string): void {
+    this.young.delete(key);
+    this.old.delete(key);
+  }
+
+  has(key: string): boolean {
+    return this.young.has(key) || this.old.has(key);
+  }
+
+  get size(): number {
+    return this.young.size + this.old.size;
+  }
+}
+
 export class AnswerCache {
-  private entries = new Map<string, Entry>();
+  private positive = new Generations(MIN_POSITIVE);
+  private negative = new Generations(NEGATIVE);
   private zonesSeen: ZoneSet | undefined;
   private overlaySeen: AnswerOverlay | undefined;
   private readonly poolKeys = new Set<string>();
@@ -89,31 +137,39 @@ export class AnswerCache {
   constructor(private readonly metrics: DnsMetrics, private readonly any: AnyMode = 'minimal') {}
 
   get size(): number {
-    return this.entries.size;
+    return this.positive.size + this.negative.size;
   }
 
   /** The response to `msg` from the cache (built on a miss), or undefined for the general path. */
   answer(msg: Buffer, transport: Transport, zones: ZoneSet, overlay: AnswerOverlay | undefined): Buffer | undefined {
     if (zones !== this.zonesSeen) {
-      this.entries = new Map();
+      let records = 0;
+      for (const z of zones.zones.values()) records += z.recordCount;
+      this.positive = new Generations(Math.max(MIN_POSITIVE, 2 * records));
+      this.negative = new Generations(NEGATIVE);
       this.poolKeys.clear();
       this.zonesSeen = zones;
       this.overlaySeen = overlay;
     } else if (overlay !== this.overlaySeen) {
       // Health changed: only answers that came from a pool are stale.
-      for (const k of this.poolKeys) this.entries.delete(k);
+      for (const k of this.poolKeys) { this.positive.delete(k); this.negative.delete(k); }
       this.poolKeys.clear();
       this.overlaySeen = overlay;
     }
     const p = peek(msg, transport);
     if (!p) return undefined;
-    let e = this.entries.get(p.key);
+    let e = this.positive.get(p.key) ?? this.negative.get(p.key);
     if (!e) {
       e = this.build(msg, transport, zones, overlay);
       if (!e) return undefined;
-      if (this.entries.size >= MAX_ENTRIES) { this.entries = new Map(); this.poolKeys.clear(); }
-      this.entries.set(p.key, e);
-      if (e.dependsOnPools) this.poolKeys.add(p.key);
+      (e.negative ? this.negative : this.positive).set(p.key, e);
+      if (e.dependsOnPools) {
+        this.poolKeys.add(p.key);
+        // Keys whose entries aged out stay listed until health changes; prune them before they add up.
+        if (this.poolKeys.size > 4 * (this.positive.cap + this.negative.cap)) {
+          for (const k of this.poolKeys) if (!this.positive.has(k) && !this.negative.has(k)) this.poolKeys.delete(k);
+        }
+      }
     }
     const v = e.variants[e.next++ % e.variants.length]!;
     if (e.next >= 0x3fffffff) e.next = 0;
@@ -151,6 +207,7 @@ export class AnswerCache {
       countQuery: this.counter(this.metrics.queries, { transport, rcode: RCODE_NAMES[rcode] ?? String(rcode) }),
       countExtra: extra.length === 0 ? undefined : extra.length === 1 ? extra[0] : () => extra.forEach((f) => f()),
       dependsOnPools,
+      negative: rcode === 3 || rcode === 5,
     };
   }
 

@@ -101,4 +101,24 @@ describe('fast path = general path', () => {
     const a3 = cache.answer(msg, 'udp', other, undefined)!;
     expect(a3[3]! & 0xf).toBe(5); // REFUSED once the zone is gone
   });
+
+  test('a random-subdomain flood (NXDOMAIN) does not evict the hot answers; memory stays bounded', () => {
+    const cache = new AnswerCache(dnsMetrics(new Registry()));
+    let builds = 0;
+    const inner = cache as unknown as { build: (...a: unknown[]) => unknown };
+    const build = inner.build.bind(cache);
+    inner.build = (...a: unknown[]) => { builds++; return build(...a); };
+    const ask = (name: string) => cache.answer(encodeMessage({ id: 1, questions: [{ name, type: 'A' }] }), 'udp', zones, undefined);
+    ask('www.example.com.');
+    expect(builds).toBe(1);
+    for (let i = 0; i < 120_000; i++) expect(ask(`r${i}.example.com.`)![3]! & 0xf).toBe(3);
+    const before = builds;
+    ask('www.example.com.');
+    expect(builds).toBe(before); // still cached
+    expect(cache.size).toBeLessThanOrEqual(100_000 + 1); // negative tier: two generations of 50,000 at most
+    ask('r119999.example.com.'); // recent negative: still cached
+    expect(builds).toBe(before);
+    ask('r0.example.com.'); // aged out with its generation: built again
+    expect(builds).toBe(before + 1);
+  });
 });
