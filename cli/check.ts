@@ -52,7 +52,7 @@ function table(rows: string[][]): string {
 interface ServeStatus { pools?: Record<string, { vips: { vip: string; state: string; holders: string[]; since: string; reason: string }[] }> }
 interface AgentStatusDoc {
   node: string; state: string; health: string;
-  vips: { vip: string; holder: string | null; holderForMs?: number; target: string | null; heldHere: boolean; duplicate: boolean }[];
+  vips: { vip: string; holder: string | null; holderForMs?: number; target: string | null; heldHere: boolean; duplicate: boolean; quietHere?: boolean }[];
   peers: { name: string; alive: boolean; state: string; health: string; rttMs?: number; held: string[] }[];
   moves: { kind: string; vip: string; reason: string; to?: string; atMs: number }[];
 }
@@ -101,7 +101,9 @@ export async function statusCommand(cfg: RoamdnsConfig, agent: boolean): Promise
       [a.node + ' (this node)', 'yes', a.state, a.health, '-', a.vips.filter((v) => v.heldHere).map((v) => v.vip).join(',') || '-'],
       ...a.peers.map((p) => [p.name, p.alive ? 'yes' : 'no', p.state, p.health, p.rttMs === undefined ? '-' : `${p.rttMs.toFixed(1)}ms`, p.held.join(',') || '-'])];
     const moves = a.moves.slice(-10).map((m) => `  ${m.kind} ${m.vip} (${m.reason}${m.to ? ` to ${m.to}` : ''})`);
-    process.stdout.write(table(members) + '\n' + table(vips) + (moves.length ? `\nlast moves on this node:\n${moves.join('\n')}\n` : ''));
+    const quiet = a.vips.filter((v) => v.quietHere).map((v) => v.vip);
+    process.stdout.write(table(members) + '\n' + table(vips) + (moves.length ? `\nlast moves on this node:\n${moves.join('\n')}\n` : '') +
+      (quiet.length ? `handed over, alias still here without ARP until the new holder has announced: ${quiet.join(', ')}\n` : ''));
     return 0;
   }
   const s = doc as ServeStatus;

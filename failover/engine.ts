@@ -417,6 +417,7 @@ export class Agent {
       holderSince: this.holderSince,
       membership: this.membership, peers: this.peers.map((p) => p.name), digest: this.digest, moves: this.vipsHere.moves,
       counters: { heartbeatsSent: this.outbox.sent, ...this.vipsHere.counters }, handoffs: this.vipsHere.handoffs,
+      lingering: this.vipsHere.lingering,
     });
   }
 }

@@ -20,6 +20,7 @@ export interface VipStatus {
   heldHereForMs?: number;
   duplicate: boolean; // more than one live node claims it right now
   handoffTo?: string; // this node released it for that node, which has not claimed it yet
+  quietHere?: boolean; // released quietly: the address is still on this node's interface, not answering ARP
 }
 
 export interface PeerStatus {
@@ -71,6 +72,7 @@ export interface StatusInput {
   moves: readonly MoveRecord[];
   counters: { heartbeatsSent: number; acquisitions: number; releases: number; driverErrors: number };
   handoffs: ReadonlyMap<string, { to: string }>;
+  lingering?: ReadonlyMap<string, unknown>;
 }
 
 function peerStatus(s: StatusInput, name: string): PeerStatus {
@@ -92,6 +94,7 @@ export function buildStatus(s: StatusInput): AgentStatus {
       vip, holder: s.plan?.holders.get(vip) ?? null, holderForMs: since === undefined ? undefined : Math.round(s.now - since), target: s.plan?.target.get(vip) ?? null, heldHere: h !== undefined,
       heldHereForMs: h ? Math.round(s.now - h.sinceMs) : undefined, duplicate: s.plan?.duplicates.has(vip) ?? false,
       handoffTo: s.handoffs.get(vip)?.to,
+      ...(s.lingering?.has(vip) ? { quietHere: true } : {}),
     };
   });
   return {

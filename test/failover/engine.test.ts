@@ -162,7 +162,9 @@ describe('quiet release and alias repair', () => {
     expect(c.world.holders(VIPS[0]!)).toHaveLength(1);
     expect(c.world.holders(VIPS[0]!)).not.toContain(node);
     expect(c.node(node).agent!.vipsHere.lingering.has(VIPS[0]!)).toBe(true);
+    expect(c.node(node).agent!.status().vips.find((v) => v.vip === VIPS[0])).toMatchObject({ heldHere: false, quietHere: true });
     await c.time.advance(700);
+    expect(c.node(node).agent!.status().vips.find((v) => v.vip === VIPS[0])!.quietHere).toBeUndefined();
     expect(c.world.aliases.get(VIPS[0]!)?.has(node)).toBe(false);
     expect(c.node(node).agent!.vipsHere.lingering.size).toBe(0);
   });
