@@ -48,7 +48,37 @@ export interface Heartbeat {
   configDigest: string; // 16 hex chars: hash of the sender's VIP set, nodes and prefs
   held: HeldVip[];
   handoffs: Handoff[];
-  extensions?: Uint8Array; // reserved for compatible additions; v1 receivers ignore it
+  extensions?: Uint8Array; // TLVs for compatible additions (type 1: recipient, see below); other types are ignored
+}
+
+/**
+ * The extensions area holds TLVs (type u8, length u16, value). Type 1 names the node the
+ * packet is addressed to. Sequence numbers count per sender, not per pair, so a packet
+ * meant for one peer is usually newer than the last one another peer saw: without the
+ * recipient under the MAC it could be replayed to that other peer and accepted.
+ */
+export const EXT_RECIPIENT = 1;
+
+/** The extensions area of a packet addressed to the node `name`. */
+export function recipientExtension(name: string): Buffer {
+  const value = Buffer.from(name, 'utf8');
+  const tl = Buffer.alloc(3);
+  tl[0] = EXT_RECIPIENT;
+  tl.writeUInt16BE(value.length, 1);
+  return Buffer.concat([tl, value]);
+}
+
+/** The recipient an extensions area names; undefined when it names none (an older sender) or is not TLVs. */
+export function extensionRecipient(ext: Uint8Array | undefined): string | undefined {
+  if (!ext) return undefined;
+  const b = Buffer.from(ext.buffer, ext.byteOffset, ext.byteLength);
+  for (let i = 0; i + 3 <= b.length; ) {
+    const len = b.readUInt16BE(i + 1);
+    if (i + 3 + len > b.length) return undefined;
+    if (b[i] === EXT_RECIPIENT) return b.toString('utf8', i + 3, i + 3 + len);
+    i += 3 + len;
+  }
+  return undefined;
 }
 
 export type DecodeFailure = 'malformed' | 'wrong-version' | 'bad-mac';

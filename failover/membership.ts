@@ -1,6 +1,6 @@
 // The peer table: accepts authenticated, fresh heartbeats from configured nodes and says who is alive and mature.
 import type { Clock } from './deps.js';
-import { decodeHeartbeat, type Handoff, type Health, type Heartbeat, type HeldVip, type NodeState } from './heartbeat.js';
+import { decodeHeartbeat, extensionRecipient, type Handoff, type Health, type Heartbeat, type HeldVip, type NodeState } from './heartbeat.js';
 import { canonicalIp } from './ip.js';
 
 /*
@@ -16,8 +16,11 @@ import { canonicalIp } from './ip.js';
  * | 'leaving' packet                                       | left     | -            |
  * | alive and now - aliveSince >= matureMs                 | mature   | -            |
  *
- * Replay rule: a lower incarnation, or a seq not above the last accepted one within the
- * same incarnation, is refused ('replay') and changes nothing.
+ * Replay rule: a packet addressed to another node (the recipient in its extensions), a
+ * lower incarnation, or a seq not above the last accepted one within the same
+ * incarnation, is refused ('replay') and changes nothing. Seqs count per sender, so
+ * without the recipient check a packet meant for one peer, replayed to another, would
+ * pass the seq check (and revive a crashed sender: its last packet to the other peer).
  */
 
 export type DropReason = 'malformed' | 'wrong-version' | 'bad-mac' | 'unknown-node' | 'wrong-source' | 'self' | 'replay';
@@ -97,6 +100,8 @@ export class Membership {
     if (this.opts.checkSource !== false && cfg.address && from && !sameAddress(from.address, cfg.address)) {
       return this.drop('wrong-source', `"${p.node}" is configured at ${cfg.address}, packet came from ${from.address}`);
     }
+    const to = extensionRecipient(p.extensions); // none: an agent from before the recipient was named
+    if (to !== undefined && to !== this.opts.self) return this.drop('replay', `"${p.node}" addressed this packet to "${to}"`);
     const known = this.peers.get(p.node);
     if (known && (p.incarnation < known.incarnation || (p.incarnation === known.incarnation && p.seq <= known.seq))) {
       return this.drop('replay', `incarnation ${p.incarnation} seq ${p.seq} not after ${known.incarnation}/${known.seq}`);

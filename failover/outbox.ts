@@ -1,6 +1,6 @@
 // Builds, signs and sends this node's heartbeat to each peer, with the peer's own timestamp echoed back for RTT.
 import type { Logger } from './deps.js';
-import { encodeHeartbeat, type Handoff, type Health, type Heartbeat, type HeldVip, type NodeState, type PacketType } from './heartbeat.js';
+import { encodeHeartbeat, recipientExtension, type Handoff, type Health, type Heartbeat, type HeldVip, type NodeState, type PacketType } from './heartbeat.js';
 import type { Membership } from './membership.js';
 
 export interface PeerAddress {
@@ -46,6 +46,7 @@ export class Outbox {
       timestampMs: Math.max(1, Math.floor(now)), // 0 means "no timestamp" in the echo field
       echoTimestampMs: p?.theirTimestampMs ?? 0, echoDelayMs: p ? Math.max(0, now - p.theirTimestampAtMs) : 0,
       configDigest: this.o.digest,
+      extensions: recipientExtension(to), // binds the packet to this peer: it cannot be replayed to another
     };
   }
 
