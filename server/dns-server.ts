@@ -77,18 +77,22 @@ function frame(msg: Buffer): Buffer {
 
 function serveConnection(ctx: HandlerContext, opts: DnsServerOptions, conn: net.Socket): void {
   let pending: Buffer = Buffer.alloc(0);
-  conn.setNoDelay(true);
-  conn.setTimeout(opts.tcpIdleTimeoutMs, () => {
-    ctx.metrics.tcpRejected.inc({ reason: 'idle-timeout' });
+  // tcp_idle_timeout is "no complete query for this long". The socket timeout alone is reset by
+  // every byte, so a client trickling a message (slowloris) would hold its slot for ever: a message
+  // must also arrive whole within the timeout of the previous one (or of its first byte).
+  let readDeadline: NodeJS.Timeout | undefined;
+  const cut = (reason: string) => {
+    if (conn.destroyed) return;
+    ctx.metrics.tcpRejected.inc({ reason });
     conn.destroy();
-  });
+  };
+  conn.setNoDelay(true);
+  conn.setTimeout(opts.tcpIdleTimeoutMs, () => cut(!streaming && pending.length ? 'read-timeout' : 'idle-timeout'));
+  conn.once('close', () => clearTimeout(readDeadline));
   const send = (msg: Buffer) => {
     if (conn.destroyed) return;
     conn.write(frame(msg));
-    if (conn.writableLength > MAX_PENDING_WRITE) {
-      ctx.metrics.tcpRejected.inc({ reason: 'slow-reader' });
-      conn.destroy();
-    }
+    if (conn.writableLength > MAX_PENDING_WRITE) cut('slow-reader');
   };
   // A zone transfer streams with back-pressure (it may be far larger than MAX_PENDING_WRITE);
   // reading pauses meanwhile, and queued queries are answered after it.
@@ -105,11 +109,13 @@ function serveConnection(ctx: HandlerContext, opts: DnsServerOptions, conn: net.
     work();
   };
   const work = () => {
-    while (!streaming && pending.length >= 2) {
+    let progressed = false;
+    while (!streaming && !conn.destroyed && pending.length >= 2) {
       const len = pending.readUInt16BE(0);
       if (pending.length < 2 + len) break;
       const msg = pending.subarray(2, 2 + len);
       pending = pending.subarray(2 + len);
+      progressed = true;
       const t = opts.tsig ? checkRequest(opts.tsig.keyring, msg, 'tcp') : UNSIGNED;
       if (t.kind === 'reject') { send(t.response); continue; }
       const sign = (m: Buffer) => (t.kind === 'signed' ? t.signer.sign(m) : m);
@@ -124,6 +130,13 @@ function serveConnection(ctx: HandlerContext, opts: DnsServerOptions, conn: net.
         if (rcode !== Rcode.NOERROR) opts.log.info({ client: conn.remoteAddress, zone: out.query.qkey, rcode }, 'zone transfer refused');
         void stream(messages, sign);
       }
+    }
+    if (streaming || conn.destroyed || pending.length === 0) {
+      clearTimeout(readDeadline);
+      readDeadline = undefined;
+    } else if (!readDeadline || progressed) {
+      clearTimeout(readDeadline);
+      readDeadline = setTimeout(() => cut('read-timeout'), opts.tcpIdleTimeoutMs);
     }
   };
   conn.on('data', (chunk: Buffer) => {
