@@ -164,7 +164,8 @@ function bindTcp(ctx: HandlerContext, opts: DnsServerOptions, addr: ListenAddres
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port: addr.port, host: addr.host, ipv6Only: net.isIPv6(addr.host) }, () => {
+    // A connection flood fills the accept queue between event-loop turns: a deeper backlog (the kernel caps it at somaxconn) keeps SYNs from waiting 1 s for a retry.
+    server.listen({ port: addr.port, host: addr.host, ipv6Only: net.isIPv6(addr.host), backlog: 4096 }, () => {
       server.off('error', reject);
       resolve(server);
     });
