@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 # in ~3 ms where the other takes ~55 ms to start, which is most of a graceful move's gap.
 # chromium: the status page test loads GET / in it, headless, through playwright-core (never a
 # downloaded browser). openssl: the HTTPS probe test makes its certificate at run time.
-PKGS=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils iproute2 nftables iputils-arping libndp-tools chromium openssl)
-BINS=(named named-checkzone dig knotd kdig ip nft arping ndptool chromium openssl)
+# dnsperf: the soak (test/soak) keeps a steady query rate on serve while faults are injected.
+PKGS=(bind9 bind9-utils bind9-dnsutils knot knot-dnsutils iproute2 nftables iputils-arping libndp-tools chromium openssl dnsperf)
+BINS=(named named-checkzone dig knotd kdig ip nft arping ndptool chromium openssl dnsperf)
 missing=()
 for i in "${!BINS[@]}"; do
   command -v "${BINS[$i]}" >/dev/null 2>&1 || [ -x "/usr/sbin/${BINS[$i]}" ] || missing+=("${PKGS[$i]}")
