@@ -265,7 +265,8 @@ export class ConfigError extends Error {
 /** Parses config text; throws ConfigError listing every problem. */
 export function parseConfig(text: string, file: string): RoamdnsConfig {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  // uniqueKeys: false: SchemaChecker reports duplicate keys, in linear time (the yaml package's check is quadratic).
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   const problems: ConfigProblem[] = doc.errors.map((e) => ({ path: '', line: lines.linePos(e.pos[0]).line, message: `YAML syntax: ${e.message.split('\n')[0]}` }));
   if (problems.length) throw new ConfigError(file, problems);
   const checker = new SchemaChecker(lines);

@@ -1,6 +1,6 @@
 // A small declarative schema checker for the YAML config: every problem is collected with its
 // key path and line, unknown keys are errors, and defaults are filled in.
-import { isMap, isScalar, isSeq, LineCounter, type Node, type Document } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, Scalar, type Node, type Document, type Pair } from 'yaml';
 
 export type Spec =
   | { kind: 'string'; pattern?: RegExp; hint?: string; /** Returns a message when the value is wrong. */ validate?: (v: string) => string | undefined }
@@ -45,17 +45,34 @@ export class SchemaChecker {
   readonly problems: ConfigProblem[] = [];
   constructor(private readonly lines: LineCounter) {}
 
-  private lineOf(node: Node | null | undefined): number {
-    const off = node?.range?.[0];
+  private lineOf(node: Node | Pair | null | undefined): number {
+    // A pair has no range of its own (e.g. an item of `[a: 1]` or of a !!omap): use its key's.
+    const off = (isPair(node) ? keyNode(node) : node)?.range?.[0];
     return off === undefined ? 0 : this.lines.linePos(off).line;
   }
 
-  private fail(path: string, node: Node | null | undefined, message: string): undefined {
-    this.problems.push({ path, line: this.lineOf(node), message });
+  private fail(path: string, node: Node | Pair | null | undefined, message: string): undefined {
+    this.problems.push({ path, line: this.lineOf(node), message: printable(message) });
     return undefined;
   }
 
+  /**
+   * YAML 1.2 §3.2.1.1: the keys of a mapping are unique. Checked here in linear time (the yaml
+   * package's `uniqueKeys` compares every key with every other one: minutes for 100k keys).
+   */
+  private duplicate(lines: Map<string, number>, key: string, path: string, pair: Pair): boolean {
+    const first = lines.get(key);
+    if (first === undefined) {
+      lines.set(key, this.lineOf(pair));
+      return false;
+    }
+    this.fail(path, pair, `YAML syntax: map keys must be unique ('${path}' is already on line ${first})`);
+    return true;
+  }
+
   check(node: Node | null | undefined, spec: Spec, path: string): unknown {
+    // Expanding aliases would let a few lines stand for millions of values ("billion laughs").
+    if (isAlias(node)) return this.fail(path, node, `${path || 'the config'}: YAML aliases (*${node.source}) are not supported; write the value out`);
     switch (spec.kind) {
       case 'object': return this.object(node, spec.fields, path);
       case 'map': return this.map(node, spec, path);
@@ -106,9 +123,16 @@ export class SchemaChecker {
   private map(node: Node | null | undefined, spec: Extract<Spec, { kind: 'map' }>, path: string): unknown {
     if (!isMap(node)) return this.fail(path, node, `${path} must be a mapping${spec.keyHint ? ` of ${spec.keyHint}` : ''}`);
     const out: Record<string, unknown> = {};
+    const lines = new Map<string, number>();
     for (const pair of node.items) {
-      const key = isScalar(pair.key) ? String(pair.key.value) : '';
-      out[key] = this.check(pair.value as Node, spec.of, `${path}.${key}`);
+      if (!isScalar(pair.key)) {
+        this.fail(path, keyNode(pair), `${path}: a key must be a plain name, not ${isAlias(pair.key) ? 'an alias' : isMap(pair.key) ? 'a mapping' : isSeq(pair.key) ? 'a list' : 'empty'}`);
+        continue;
+      }
+      const key = String(pair.key.value);
+      if (this.duplicate(lines, key, `${path}.${key}`, pair)) continue;
+      // defineProperty: a key such as '__proto__' is data here, not the object's prototype.
+      Object.defineProperty(out, key, { value: this.check(valueNode(pair), spec.of, `${path}.${key}`), enumerable: true, writable: true, configurable: true });
     }
     return out;
   }
@@ -117,16 +141,19 @@ export class SchemaChecker {
     const out: Record<string, unknown> = {};
     if (node !== null && node !== undefined && !isMap(node)) return this.fail(path || 'config', node, `${path || 'the config'} must be a mapping`);
     const seen = new Set<string>();
+    const lines = new Map<string, number>();
     for (const pair of isMap(node) ? node.items : []) {
       const key = isScalar(pair.key) ? String(pair.key.value) : '';
       const sub = path ? `${path}.${key}` : key;
-      const field = fields[key];
+      if (this.duplicate(lines, key, sub, pair)) continue;
+      // Own keys only: 'constructor' or '__proto__' are unknown keys, not Object.prototype's.
+      const field = Object.hasOwn(fields, key) ? fields[key] : undefined;
       if (!field) {
-        this.fail(sub, pair.key as Node, `unknown key '${sub}' (allowed here: ${Object.keys(fields).join(', ')})`);
+        this.fail(sub, keyNode(pair), `unknown key '${sub}' (allowed here: ${Object.keys(fields).join(', ')})`);
         continue;
       }
       seen.add(key);
-      out[key] = this.check(pair.value as Node, field.spec, sub);
+      out[key] = this.check(valueNode(pair), field.spec, sub);
     }
     for (const [key, field] of Object.entries(fields)) {
       if (seen.has(key)) continue;
@@ -137,6 +164,24 @@ export class SchemaChecker {
     }
     return out;
   }
+}
+
+/** The key of a pair, or when it has none (`: x`) its value, so that a problem still has a line. */
+function keyNode(pair: Pair): Node | null {
+  return (pair.key ?? pair.value) as Node | null;
+}
+
+/** The value of a pair; a pair without one (`? key` in a set) is a null at the key's line. */
+function valueNode(pair: Pair): Node {
+  if (pair.value) return pair.value as Node;
+  const empty = new Scalar(null);
+  empty.range = (pair.key as Node | null)?.range;
+  return empty;
+}
+
+/** Control characters from the file are shown escaped, so a message stays one line and safe to print. */
+function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f]/g, (c) => ({ '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 export function rootOf(doc: Document): Node | null {

@@ -81,14 +81,17 @@ export function readUncompressedName(buf: Buffer, off: number): { labels: string
   }
 }
 
-/** Encodes labels as an uncompressed wire name. */
+/** Encodes labels as an uncompressed wire name (one allocation: zones may hold millions of names). */
 export function nameToWire(labels: readonly string[]): Buffer {
-  const parts: Buffer[] = [];
+  let size = 1;
+  for (const l of labels) size += 1 + l.length;
+  const out = Buffer.alloc(size);
+  let off = 0;
   for (const l of labels) {
-    parts.push(Buffer.from([l.length]), Buffer.from(l, 'latin1'));
+    out[off++] = l.length;
+    off += out.write(l, off, 'latin1');
   }
-  parts.push(Buffer.from([0]));
-  return Buffer.concat(parts);
+  return out;
 }
 
 /** Target name of an MX/SRV/NS/CNAME/PTR/DNAME record (labels), for additional-section processing and CNAME chasing. */

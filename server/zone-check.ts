@@ -24,12 +24,13 @@ export function checkZone(parsed: ParsedZone): ParsedZone {
   });
   const records = mergeRRsets(parsed.records, inZone, report);
   const z = buildIndex(origin, labelsOf(origin).length, records);
-  const firstLine = records[0] ?? parsed.records[0] ?? { file: '', line: 0 };
+  // With no record at all, zone-wide problems name the file (line 0: the whole file).
+  const firstLine = records[0] ?? parsed.records[0] ?? { file: parsed.file ?? '', line: 0 };
   checkApex(z, firstLine, report);
   for (const [owner, node] of z.nodes) checkNode(owner, node, origin, report);
   checkApexNsTargets(z, report);
   targetWarnings(z, report);
-  return { origin, records, problems: problems.list };
+  return { origin, file: parsed.file, records, problems: problems.list };
 }
 
 /** Parses and checks one zone file. The zone is usable iff no problem has severity 'error'. */

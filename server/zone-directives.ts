@@ -7,8 +7,20 @@ import { type FileContext, type ParseState, nameOrReport } from './zone-state.js
 import { expandTemplate, generateCount, parseGenerateRange } from './zone-generate.js';
 
 export const MAX_INCLUDE_DEPTH = 16;
+/**
+ * $INCLUDE reads one zone may make in all, a file included twice counting twice: within the depth
+ * limit, 16 small files that each include the next one ten times would otherwise mean 10^15 reads.
+ */
+export const MAX_INCLUDES = 4096;
+/** Octets of $INCLUDEd text one zone may read in all, the same bound for large files. */
+export const MAX_INCLUDED_OCTETS = 64 * 1024 * 1024;
 /** Most records all $GENERATE lines of one zone may make together. */
 export const MAX_GENERATE_RECORDS = 65536;
+/**
+ * Most text (owners and RDATA, 256 octets a record on average) all $GENERATE lines of one zone may
+ * expand to together: one line with a 64 KiB RDATA would otherwise make 4 GiB out of 65536 records.
+ */
+export const MAX_GENERATE_OCTETS = MAX_GENERATE_RECORDS * 256;
 
 /** Lexes and parses one file's text into `st` (the top file and each $INCLUDEd one). */
 export function parseFileText(st: ParseState, ctx: FileContext, text: string): void {
@@ -91,12 +103,24 @@ function includeDirective(st: ParseState, ctx: FileContext, line: number, args: 
     st.report(ctx.file, line, 'error', 'include-depth', `$INCLUDE '${rel}' nests deeper than ${MAX_INCLUDE_DEPTH} files`);
     return;
   }
+  const tooMany = (limit: string): void => st.report(ctx.file, line, 'error', 'include-count', `$INCLUDE '${rel}' is one too many: a zone may read ${limit} in all (each inclusion counts)`);
+  const octetLimit = `${MAX_INCLUDED_OCTETS / 1048576} MiB of $INCLUDE text`;
+  if (st.includes >= MAX_INCLUDES || st.includedOctets > MAX_INCLUDED_OCTETS) {
+    tooMany(st.includes >= MAX_INCLUDES ? `${MAX_INCLUDES} $INCLUDE files` : octetLimit);
+    return;
+  }
+  st.includes++;
   let text: string;
   try {
     text = st.readFile(file);
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     st.report(ctx.file, line, 'error', 'include-failed', `cannot read $INCLUDE file '${rel}' (${why})`);
+    return;
+  }
+  st.includedOctets += text.length;
+  if (st.includedOctets > MAX_INCLUDED_OCTETS) {
+    tooMany(octetLimit);
     return;
   }
   st.includeStack.push(abs);
@@ -136,6 +160,11 @@ function generateOne(st: ParseState, ctx: FileContext, line: number, head: NonNu
   const data = expandTemplate(rhs, it);
   if (!owner.ok || !data.ok) {
     st.report(ctx.file, line, 'error', 'bad-directive', `$GENERATE ${owner.ok ? '' : owner.error}${data.ok ? '' : data.error}`);
+    return false;
+  }
+  st.generatedOctets += owner.text.length + data.text.length;
+  if (st.generatedOctets > MAX_GENERATE_OCTETS) {
+    st.report(ctx.file, line, 'error', 'bad-directive', `$GENERATE takes the zone over ${MAX_GENERATE_OCTETS / 1048576} MiB of generated text`);
     return false;
   }
   const ownerLabels = nameOrReport(st, ctx, { text: owner.text, quoted: false, line }, '$GENERATE owner');

@@ -8,6 +8,12 @@ export interface GenerateRange {
   step: number;
 }
 
+/**
+ * Widest `${offset,width}` field. BIND formats a field into 128 octets (master.c genname) and
+ * refuses more; without a bound, `${0,999999999,n}` would build a gigabyte string per record.
+ */
+export const MAX_GENERATE_WIDTH = 127;
+
 /** Parses `start-stop[/step]` (0 <= start <= stop, step >= 1); undefined when malformed. */
 export function parseGenerateRange(text: string): GenerateRange | undefined {
   const m = /^([0-9]{1,10})-([0-9]{1,10})(?:\/([0-9]{1,10}))?$/.exec(text);
@@ -66,7 +72,9 @@ export function expandTemplate(template: string, it: number): { ok: true; text: 
     } else if (template[i + 1] === '{') {
       const m = /^\{(-?[0-9]+)(?:,([0-9]+)(?:,([doxXnN]))?)?\}/.exec(template.slice(i + 1));
       if (!m) return { ok: false, error: `bad modifier in '${template}' (use \${offset[,width[,base]]}, base one of d o x X n N)` };
-      out += format(it + Number(m[1]), Number(m[2] ?? 0), m[3] ?? 'd');
+      const width = Number(m[2] ?? 0);
+      if (width > MAX_GENERATE_WIDTH) return { ok: false, error: `width ${m[2]} in '${template}' is over ${MAX_GENERATE_WIDTH}` };
+      out += format(it + Number(m[1]), width, m[3] ?? 'd');
       i += m[0].length;
     } else {
       out += String(it);

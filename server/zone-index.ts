@@ -12,6 +12,10 @@ export interface ZoneIndex {
   nodes: Map<string, ZoneNode>;
   /** Names that exist only because something lies below them (empty non-terminals, RFC 8020). */
   nonTerminals: Set<string>;
+  /** Memo of cutAbove: names share their ancestors, so each ancestor is looked at once. */
+  cutsAbove: Map<string, FindResult | null>;
+  /** Memo of closestEncloser, for the same reason. */
+  enclosers: Map<string, string>;
 }
 
 export function buildIndex(apex: string, apexLabelCount: number, records: ResourceRecord[]): ZoneIndex {
@@ -25,10 +29,11 @@ export function buildIndex(apex: string, apexLabelCount: number, records: Resour
     else node.set(rr.type, [rr]);
     for (let k = rr.owner; k !== apex && k !== '.'; ) {
       k = parentKey(k);
+      if (nonTerminals.has(k)) break; // its ancestors are in already
       nonTerminals.add(k);
     }
   }
-  return { apex, apexLabels: apexLabelCount, nodes, nonTerminals };
+  return { apex, apexLabels: apexLabelCount, nodes, nonTerminals, cutsAbove: new Map(), enclosers: new Map() };
 }
 
 /** dns_db_find's answers that matter to the checks. */
@@ -38,20 +43,35 @@ export type FindResult =
 
 /** True when `owner` lies below a zone cut or a DNAME, so it is not authoritative data (RFC 6672 §2.4). */
 export function isOccluded(z: ZoneIndex, labels: readonly string[]): boolean {
-  const r = walkCuts(z, labels);
-  return r !== undefined && !(r.kind === 'delegation' && r.at === labelsToKey(labels));
+  const key = labelsToKey(labels);
+  const r = walkCuts(z, key);
+  return r !== undefined && !(r.kind === 'delegation' && r.at === key);
 }
 
 /** Walks from below the apex down to the name: the first NS (at or above it) or DNAME (above it) wins. */
-function walkCuts(z: ZoneIndex, labels: readonly string[]): FindResult | undefined {
-  for (let k = labels.length - z.apexLabels - 1; k >= 0; k--) {
-    const key = labelsToKey(labels.slice(k));
-    const node = z.nodes.get(key);
-    if (!node) continue;
-    if (node.has(RRType.NS)) return { kind: 'delegation', at: key };
-    if (k > 0 && node.has(RRType.DNAME)) return { kind: 'dname', at: key };
+function walkCuts(z: ZoneIndex, key: string): FindResult | undefined {
+  if (key === z.apex) return undefined;
+  return cutAbove(z, key) ?? (z.nodes.get(key)?.has(RRType.NS) ? { kind: 'delegation', at: key } : undefined);
+}
+
+/**
+ * The first NS or DNAME strictly between the apex and the in-zone name `key`, from the top.
+ * Memoized, so that a zone of many deep names costs one look per distinct ancestor, not one
+ * per label of every name (127 labels x 65536 $GENERATEd names took seconds).
+ */
+function cutAbove(z: ZoneIndex, key: string): FindResult | undefined {
+  const known = z.cutsAbove.get(key);
+  if (known !== undefined) return known ?? undefined;
+  const parent = parentKey(key);
+  let found: FindResult | undefined;
+  if (parent !== z.apex && parent !== key) {
+    found = cutAbove(z, parent);
+    const node = found ? undefined : z.nodes.get(parent);
+    if (node?.has(RRType.NS)) found = { kind: 'delegation', at: parent };
+    else if (node?.has(RRType.DNAME)) found = { kind: 'dname', at: parent };
   }
-  return undefined;
+  z.cutsAbove.set(key, found ?? null);
+  return found;
 }
 
 function atNode(node: ZoneNode, type: number): FindResult {
@@ -62,20 +82,27 @@ function atNode(node: ZoneNode, type: number): FindResult {
 
 /** Looks `type` up at the in-zone name `labels` (RFC 1034 §4.3.2 steps 3a-3c, RFC 4592 wildcards). */
 export function find(z: ZoneIndex, labels: readonly string[], type: number): FindResult {
-  const cut = walkCuts(z, labels);
-  if (cut) return cut;
   const key = labelsToKey(labels);
+  const cut = walkCuts(z, key);
+  if (cut) return cut;
   const node = z.nodes.get(key);
   if (node) return atNode(node, type);
   if (z.nonTerminals.has(key)) return { kind: 'empty' };
   // RFC 4592 §3.3.1: the closest encloser is the deepest existing ancestor; its '*' child may match.
-  for (let k = 1; k <= labels.length - z.apexLabels; k++) {
-    const ce = labelsToKey(labels.slice(k));
-    if (!z.nodes.has(ce) && !z.nonTerminals.has(ce) && ce !== z.apex) continue;
-    const wild = z.nodes.get(ce === '.' ? '*.' : '*.' + ce);
-    return wild ? atNode(wild, type) : { kind: 'nxdomain' };
-  }
-  return { kind: 'nxdomain' };
+  if (key === z.apex) return { kind: 'nxdomain' };
+  const ce = closestEncloser(z, key);
+  const wild = z.nodes.get(ce === '.' ? '*.' : '*.' + ce);
+  return wild ? atNode(wild, type) : { kind: 'nxdomain' };
+}
+
+/** The deepest existing proper ancestor of the in-zone name `key` (the apex at the latest), memoized. */
+function closestEncloser(z: ZoneIndex, key: string): string {
+  const known = z.enclosers.get(key);
+  if (known !== undefined) return known;
+  const parent = parentKey(key);
+  const ce = parent === z.apex || parent === key || z.nodes.has(parent) || z.nonTerminals.has(parent) ? parent : closestEncloser(z, parent);
+  z.enclosers.set(key, ce);
+  return ce;
 }
 
 /** A then AAAA, as BIND's zone_check_ns/mx/srv do: 'found' if either exists. */

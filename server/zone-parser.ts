@@ -1,7 +1,7 @@
 // RFC 1035 §5 master-file parser as BIND reads it: directives ($ORIGIN, $TTL, $INCLUDE,
 // $GENERATE), owners, TTL/class/type fields and RDATA, collecting every problem with its file
 // and line instead of throwing. Semantic checks (SOA, NS, CNAME, ...) live in zone-check.ts.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { labelsToKey, parseName } from './name.js';
 import type { ResourceRecord } from './rr.js';
@@ -15,6 +15,8 @@ export { MAX_PROBLEMS } from './zone-state.js';
 export interface ParsedZone {
   /** Canonical origin key, e.g. 'example.com.' */
   origin: string;
+  /** The zone's (top) file, named by problems that concern the whole zone. */
+  file?: string;
   records: ResourceRecord[];
   problems: ZoneProblem[];
 }
@@ -22,7 +24,7 @@ export interface ParsedZone {
 export interface ParseOptions {
   /** Canonical origin key; when absent it comes from the file name (<origin>.zone) or the first $ORIGIN. */
   origin?: string;
-  /** Reads a file as latin1 text (one char per octet); injectable for tests. Defaults to fs. */
+  /** Reads a file as latin1 text (one char per octet); injectable for tests. Defaults to fs ($INCLUDE: regular files only). */
   readFile?: (path: string) => string;
 }
 
@@ -58,7 +60,7 @@ function firstOrigin(text: string): string | undefined {
 
 /** Parses master-file text. Never throws: every problem is in the result. */
 export function parseZoneText(text: string, opts: ParseTextOptions): ParsedZone {
-  const st = new ParseState(opts.readFile ?? defaultReadFile);
+  const st = new ParseState(opts.readFile ?? readIncludedFile);
   const origin = opts.origin ?? firstOrigin(text);
   if (origin === undefined) {
     st.report(opts.file, 0, 'error', 'no-origin', "cannot tell the zone's origin: pass --origin NAME, name the file <origin>.zone, or start it with $ORIGIN");
@@ -71,7 +73,7 @@ export function parseZoneText(text: string, opts: ParseTextOptions): ParsedZone 
     // A bug must not take the server down: report it as a problem of this file.
     st.report(opts.file, 0, 'error', 'internal-error', `zone parser failed: ${(e as Error).message}`);
   }
-  return { origin: origin ?? '.', records: st.records, problems: st.problems.list };
+  return { origin: origin ?? '.', file: opts.file, records: st.records, problems: st.problems.list };
 }
 
 /** Reads and parses a zone file; the origin comes from opts, the file name, or its first $ORIGIN. */
@@ -82,12 +84,19 @@ export function parseZoneFile(file: string, opts: ParseOptions = {}): ParsedZone
     text = readFile(file);
   } catch (e) {
     const problem: ZoneProblem = { file, line: 0, severity: 'error', code: 'file-unreadable', message: `cannot read zone file: ${(e as Error).message}` };
-    return { origin: opts.origin ?? originFromFileName(file) ?? '.', records: [], problems: [problem] };
+    return { origin: opts.origin ?? originFromFileName(file) ?? '.', file, records: [], problems: [problem] };
   }
   return parseZoneText(text, { ...opts, file, origin: opts.origin ?? originFromFileName(file) });
 }
 
 function defaultReadFile(path: string): string {
+  return readFileSync(path, 'latin1');
+}
+
+/** $INCLUDE reads regular files only: a FIFO or a device (/dev/stdin, /dev/zero) would block or never end. */
+function readIncludedFile(path: string): string {
+  const stat = statSync(path);
+  if (!stat.isFile() && !stat.isDirectory()) throw new Error('not a regular file'); // a directory fails below with EISDIR
   return readFileSync(path, 'latin1');
 }
 

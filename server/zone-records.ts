@@ -1,13 +1,21 @@
 // One resource-record entry of a master file (RFC 1035 §5.1):
 //   <owner> [<TTL>] [<class>] <type> <RDATA>   (TTL and class in either order, both optional)
 // with BIND's rules for omitted owners and TTLs and for the class (IN only).
-import { labelsToKey } from './name.js';
+import { labelsToKey, wireLength } from './name.js';
 import { RRType, soaFields } from './rr.js';
 import { parseRdata } from './rdata-parser.js';
 import { isMetaOrReserved, isObsolete, lookupType } from './rr-mnemonics.js';
 import type { Entry, Token } from './zone-lexer.js';
 import { type FileContext, type ParseState, nameOrReport } from './zone-state.js';
 import { MAX_TTL, looksLikeTtl, parseTtlText } from './zone-text.js';
+
+/**
+ * Largest record (owner, the 10 octets of type, class, TTL and length, RDATA) that fits in a
+ * 65535-octet DNS message (RFC 1035 §4.2.2) beside the header (12), an OPT record (11) and the
+ * largest TSIG record (358: a 255-octet key name and HMAC-SHA512), so that AXFR can send every
+ * record of a zone that loads. (BIND limits RDATA alone, to 65512 octets.)
+ */
+export const MAX_RECORD_OCTETS = 65535 - 12 - 11 - 358;
 
 const CLASSES: Record<string, number> = { IN: 1, CH: 3, CHAOS: 3, HS: 4, HESIOD: 4, NONE: 254, ANY: 255 };
 
@@ -104,6 +112,11 @@ export function addRecord(st: ParseState, ctx: FileContext, owner: string[], hea
   const r = parseRdata(head.type, head.typeText, rdataTokens, ctx.origin);
   if (!r.ok) {
     st.report(ctx.file, r.line ?? line, 'error', r.code, r.error);
+    return;
+  }
+  const octets = wireLength(owner) + 10 + r.rdata.length;
+  if (octets > MAX_RECORD_OCTETS) {
+    st.report(ctx.file, line, 'error', 'record-too-large', `record is ${octets} octets (owner, type, class, TTL, length, RDATA of ${r.rdata.length}); a DNS message has room for ${MAX_RECORD_OCTETS}`);
     return;
   }
   for (const w of r.warnings) st.report(ctx.file, line, 'warning', 'suspicious-rdata', w);

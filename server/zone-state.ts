@@ -44,14 +44,14 @@ export class ProblemList {
   }
 
   add(p: ZoneProblem): void {
+    if (p.severity === 'error' ? this.full : this.warnings >= MAX_PROBLEMS) return;
     const message = printable(p.message);
     if (p.severity === 'error') {
-      if (this.full) return;
       this.list.push({ ...p, message });
       if (++this.errors === MAX_PROBLEMS) {
         this.list.push({ ...p, code: 'too-many-problems', message: `stopped after ${MAX_PROBLEMS} errors` });
       }
-    } else if (this.warnings < MAX_PROBLEMS) {
+    } else {
       this.list.push({ ...p, message });
       if (++this.warnings === MAX_PROBLEMS) {
         this.list.push({ ...p, code: 'too-many-warnings', message: `further warnings are not shown (over ${MAX_PROBLEMS})` });
@@ -71,6 +71,11 @@ export class ParseState {
   warnedRfc1035 = false;
   /** Records made by $GENERATE so far (bounded per zone, so a hostile file cannot exhaust memory). */
   generated = 0;
+  /** Octets of owner and RDATA text $GENERATE expanded to so far (bounded per zone, as `generated`). */
+  generatedOctets = 0;
+  /** $INCLUDE reads so far and the octets they returned (bounded per zone, as `generated`). */
+  includes = 0;
+  includedOctets = 0;
   /** Absolute paths of the files being read, outermost first (include loop detection). */
   readonly includeStack: string[] = [];
 

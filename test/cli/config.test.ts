@@ -82,3 +82,57 @@ describe('pools and cluster sections', () => {
     ['bad status class', 'pools:\n  w:\n    check: { http: { expect_status: [20x] } }\n', /roamdns\.yaml:3: pools\.w\.check\.http\.expect_status\[0\]: '20x' is not a status code/],
   ])('%s', (_l, text, expected) => expect(problems(text)[0]).toMatch(expected));
 });
+
+// Each of these crashed the loader, took minutes, or gave an error without a line or on several
+// lines before it was fixed; test/cli/config-fuzz.test.ts found them.
+describe('hostile YAML (found by config-fuzz.test.ts)', () => {
+  test('keys named like Object.prototype members are unknown keys, not a TypeError', () => {
+    expect(problems('hasOwnProperty: -1\n__proto__: 1\ndns:\n  constructor: 2\n')).toEqual([
+      expect.stringMatching(/^roamdns\.yaml:1: unknown key 'hasOwnProperty' \(allowed here: zones, dns/),
+      expect.stringMatching(/^roamdns\.yaml:2: unknown key '__proto__'/),
+      expect.stringMatching(/^roamdns\.yaml:4: unknown key 'dns\.constructor'/),
+    ]);
+  });
+
+  test('a pool named __proto__ is a pool, not the prototype of the pools object', () => {
+    const cfg = parseConfig('pools:\n  __proto__: { check: { tcp: { port: 80 } } }\n', 'x.yaml');
+    expect(Object.keys(cfg.pools)).toEqual(['__proto__']);
+    expect(Object.getPrototypeOf(cfg.pools)).toBe(Object.prototype);
+  });
+
+  test('control characters in values are escaped: one problem, one line', () => {
+    expect(problems('log:\n  level: "a\\x1b[31m\\nb"\n')).toEqual(["roamdns.yaml:2: log.level: 'a\\x1b[31m\\nb' must be one of trace, debug, info, warn, error"]);
+  });
+
+  test('a problem in a pair without a range (`[a: 1]`, !!omap, !!set) has the line of its key', () => {
+    expect(problems('dns:\n  listen: [a: 1]\n')).toEqual(['roamdns.yaml:2: dns.listen[0] must be a string, not a mapping']);
+    expect(problems('%YAML 1.1\n---\nzones: !!omap [a: 1]\n')[0]).toMatch(/^roamdns\.yaml:3: zones\[0\] must be a string/);
+    expect(problems('%YAML 1.1\n---\npools: !!set { ? www.example.com }\n')).toEqual(['roamdns.yaml:3: pools.www.example.com must be a mapping']);
+  });
+
+  test('duplicate keys are found in linear time (the yaml package compares every pair: 20k keys took seconds)', () => {
+    const text = Array.from({ length: 20_000 }, (_, i) => `k${i}: ${i}`).join('\n') + '\nk7: again\n';
+    const t0 = performance.now();
+    const p = problems(text);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(p).toHaveLength(20_001);
+    expect(p.at(-1)).toBe("roamdns.yaml:20001: YAML syntax: map keys must be unique ('k7' is already on line 8)");
+    expect(problems('dns:\n  listen: [127.0.0.1:53]\n  listen: [127.0.0.1:54]\n')).toEqual(["roamdns.yaml:3: YAML syntax: map keys must be unique ('dns.listen' is already on line 2)"]);
+  });
+
+  test('aliases are refused with their line (a "billion laughs" stays ten lines)', () => {
+    expect(problems('x: &t 2s\ndns:\n  tcp_idle_timeout: *t\n')).toEqual([
+      expect.stringMatching(/^roamdns\.yaml:1: unknown key 'x'/),
+      'roamdns.yaml:3: dns.tcp_idle_timeout: YAML aliases (*t) are not supported; write the value out',
+    ]);
+    const bomb = ['a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]', ...Array.from({ length: 9 }, (_, i) => `a${i + 1}: &a${i + 1} [${Array(10).fill(`*a${i}`).join(', ')}]`)];
+    const t0 = performance.now();
+    const p = problems(`${bomb.join('\n')}\ndns:\n  listen: *a9\n`);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(p.at(-1)).toBe('roamdns.yaml:12: dns.listen: YAML aliases (*a9) are not supported; write the value out');
+  });
+
+  test('a map key that is not a plain name is refused with its line', () => {
+    expect(problems('pools:\n  ? [a, b]\n  : { check: { tcp: { port: 80 } } }\n')).toEqual(['roamdns.yaml:2: pools: a key must be a plain name, not a list']);
+  });
+});

@@ -2,14 +2,22 @@
 // RDATA to wire, owners/TTLs/classes, directives, errors with their codes and lines, and
 // robustness (never throws, bounded problems). Zone semantics are tested against BIND in
 // zone-check-vs-bind.test.ts.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { zoneCheckMain } from '../../cli/zone-check.js';
 import { parseName } from '../../server/name.js';
 import { nameToWire } from '../../server/rr.js';
+import { axfrMessages } from '../../server/axfr.js';
+import { checkZone, isUsable, loadZoneFile } from '../../server/zone-check.js';
+import { MAX_INCLUDE_DEPTH, MAX_INCLUDES } from '../../server/zone-directives.js';
 import { lexZone } from '../../server/zone-lexer.js';
 import { MAX_PROBLEMS, originFromFileName, parseZoneText, type ParsedZone } from '../../server/zone-parser.js';
+import { MAX_RECORD_OCTETS } from '../../server/zone-records.js';
+import { buildZone, ZoneSet } from '../../server/zone.js';
 
 const ORIGIN = 'example.com.';
 
@@ -243,6 +251,85 @@ describe('robustness', () => {
       const z = parse(parts.join(''), { 'zones/a': 'a A 1.2.3.4\n' });
       expect(z.problems.length).toBeLessThanOrEqual(2 * MAX_PROBLEMS + 2);
     }), { numRuns: 2000 });
+  });
+});
+
+// Each of these took the parser or the server down, or ran for minutes, before it was fixed;
+// test/server/zone-fuzz.test.ts found them.
+describe('hostile zone files (found by zone-fuzz.test.ts)', () => {
+  const SOA = '$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.53\n';
+  const timed = <T>(fn: () => T): [T, number] => { const t0 = performance.now(); const r = fn(); return [r, performance.now() - t0]; };
+
+  it('$GENERATE refuses a ${offset,width} wider than 127 (a 1e9 width ran out of memory)', () => {
+    const [z, ms] = timed(() => parse(`${SOA}$GENERATE 1-2 \${0,999999999,n} A 192.0.2.1\n`));
+    expect(ms).toBeLessThan(1000);
+    expect(z.problems).toMatchObject([{ code: 'bad-directive', line: 5, message: expect.stringMatching(/width 999999999 in '\$\{0,999999999,n\}' is over 127/) }]);
+    expect(parse(`${SOA}$GENERATE 1-1 t TXT "\${0,128,d}"\n`).problems).toMatchObject([{ line: 5, message: expect.stringMatching(/width 128 .* is over 127/) }]);
+    expect(records(`$GENERATE 1-1 t TXT "\${0,127,d}"`)[0]!.rdata.length).toBe(128);
+  });
+
+  it('$GENERATE stops at 16 MiB of generated text (64 KiB of RDATA 65536 times ran out of memory)', () => {
+    const big = Array(250).fill(`\\"${'y'.repeat(250)}\\"`).join(' ');
+    const [z, ms] = timed(() => parse(`${SOA}$GENERATE 1-65536 h$ TXT "${big}"\n`));
+    expect(ms).toBeLessThan(5000);
+    expect(z.problems).toMatchObject([{ code: 'bad-directive', line: 5, message: expect.stringMatching(/over 16 MiB of generated text/) }]);
+  });
+
+  it('refuses a record too large for a DNS message (AXFR threw on it)', () => {
+    const www = 17; // www.example.com. in wire form
+    const fits = MAX_RECORD_OCTETS - www - 10;
+    const z = checkZone(parse(`${SOA}www TYPE65280 \\# ${fits} ${'ab'.repeat(fits)}\n`));
+    expect(z.problems).toEqual([]);
+    const zone = buildZone(z.origin, z.records);
+    const zones = new ZoneSet(new Map([[zone.origin, zone]]));
+    const query = { id: 1, opcode: 0, rd: false, cd: false, qlabels: ['example', 'com'], qkey: 'example.com.', qtype: 252, qclass: 1, question: Buffer.alloc(0) };
+    expect(axfrMessages(zones, query, true, 358).messages.length).toBeGreaterThan(1);
+    const tooBig = parse(`${SOA}www TYPE65280 \\# ${fits + 1} ${'ab'.repeat(fits + 1)}\nx TXT ${Array(255).fill(`"${'x'.repeat(255)}"`).join(' ')} "${'x'.repeat(254)}"\n`);
+    expect(tooBig.problems).toMatchObject([
+      { code: 'record-too-large', line: 5, message: `record is ${MAX_RECORD_OCTETS + 1} octets (owner, type, class, TTL, length, RDATA of ${fits + 1}); a DNS message has room for ${MAX_RECORD_OCTETS}` },
+      { code: 'record-too-large', line: 6 },
+    ]);
+  });
+
+  it('a zone with no record at all names its file in the no-SOA error', () => {
+    const z = checkZone(parse('; nothing here\n'));
+    expect(z.problems).toMatchObject([{ code: 'no-soa', file: 'zones/test.zone', line: 0 }, { code: 'no-ns', file: 'zones/test.zone', line: 0 }]);
+  });
+
+  it('$INCLUDE: a few files that include each other many times stop at MAX_INCLUDES reads (this ran for ever)', () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < MAX_INCLUDE_DEPTH - 1; i++) files[`zones/l${i}.inc`] = `l${i} A 192.0.2.1\n${`$INCLUDE l${i + 1}.inc\n`.repeat(10)}`;
+    files[`zones/l${MAX_INCLUDE_DEPTH - 1}.inc`] = 'leaf TXT "leaf"\n';
+    const [z, ms] = timed(() => parse(`${SOA}$INCLUDE l0.inc\n`, files));
+    expect(ms).toBeLessThan(2000);
+    expect(z.problems[0]).toMatchObject({ code: 'include-count', message: expect.stringMatching(new RegExp(`^\\$INCLUDE 'l\\d+\\.inc' is one too many: a zone may read ${MAX_INCLUDES} \\$INCLUDE files in all`)) });
+    expect(z.problems.every((p) => p.code === 'include-count' || p.code === 'too-many-problems')).toBe(true);
+  });
+
+  it('$INCLUDE: included text stops at 64 MiB in all', () => {
+    let reads = 0;
+    const readFile = (): string => { reads++; return `; ${'x'.repeat(1 << 20)}\nh A 192.0.2.1\n`; };
+    const z = parseZoneText(`${SOA}${'$INCLUDE big.inc\n'.repeat(100)}`, { file: 'zones/test.zone', origin: ORIGIN, readFile });
+    expect(reads).toBe(64); // the 64th MiB goes over; later lines are refused without reading
+    expect(z.problems).toHaveLength(100 - 63);
+    expect(z.problems[0]).toMatchObject({ code: 'include-count', line: 68, message: "$INCLUDE 'big.inc' is one too many: a zone may read 64 MiB of $INCLUDE text in all (each inclusion counts)" });
+  });
+
+  it('$INCLUDE reads regular files only: a FIFO or /dev/zero would block or never end', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'roamdns-zone-fifo-'));
+    try {
+      execFileSync('mkfifo', [join(dir, 'pipe.inc')]);
+      writeFileSync(join(dir, 'fifo.example.zone'), `${SOA}$INCLUDE pipe.inc\n$INCLUDE /dev/zero\n$INCLUDE .\n`);
+      const z = loadZoneFile(join(dir, 'fifo.example.zone'));
+      expect(isUsable(z)).toBe(false);
+      expect(z.problems.map((p) => [p.line, p.message])).toEqual([
+        [5, "cannot read $INCLUDE file 'pipe.inc' (not a regular file)"],
+        [6, "cannot read $INCLUDE file '/dev/zero' (not a regular file)"],
+        [7, "cannot read $INCLUDE file '.' (EISDIR)"],
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
