@@ -8,7 +8,7 @@ import { AddressList } from '../server/axfr.js';
 import { parseListen } from '../server/dns-server.js';
 import { RRL_DEFAULTS } from '../server/rrl.js';
 import { makeKey } from '../server/tsig.js';
-import { rootOf, SchemaChecker, type ConfigProblem, type Spec } from './schema.js';
+import { printable, rootOf, SchemaChecker, type ConfigProblem, type Spec } from './schema.js';
 
 export interface RoamdnsConfig {
   /** Absolute path of the config file; relative paths in it are resolved against its folder. */
@@ -267,7 +267,7 @@ export function parseConfig(text: string, file: string): RoamdnsConfig {
   const lines = new LineCounter();
   // uniqueKeys: false: SchemaChecker reports duplicate keys, in linear time (the yaml package's check is quadratic).
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
-  const problems: ConfigProblem[] = doc.errors.map((e) => ({ path: '', line: lines.linePos(e.pos[0]).line, message: `YAML syntax: ${e.message.split('\n')[0]}` }));
+  const problems: ConfigProblem[] = doc.errors.map((e) => ({ path: '', line: lines.linePos(e.pos[0]).line, message: `YAML syntax: ${printable(e.message.split('\n')[0]!)}` }));
   if (problems.length) throw new ConfigError(file, problems);
   const checker = new SchemaChecker(lines);
   const value = checker.check(rootOf(doc), configSpec, '') as Omit<RoamdnsConfig, 'file'>;

@@ -180,7 +180,7 @@ function valueNode(pair: Pair): Node {
 }
 
 /** Control characters from the file are shown escaped, so a message stays one line and safe to print. */
-function printable(text: string): string {
+export function printable(text: string): string {
   return text.replace(/[\x00-\x1f\x7f]/g, (c) => ({ '\n': '\\n', '\r': '\\r', '\t': '\\t' })[c] ?? `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 

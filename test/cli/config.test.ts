@@ -100,8 +100,9 @@ describe('hostile YAML (found by config-fuzz.test.ts)', () => {
     expect(Object.getPrototypeOf(cfg.pools)).toBe(Object.prototype);
   });
 
-  test('control characters in values are escaped: one problem, one line', () => {
+  test('control characters in values and in YAML syntax errors are escaped: one problem, one line', () => {
     expect(problems('log:\n  level: "a\\x1b[31m\\nb"\n')).toEqual(["roamdns.yaml:2: log.level: 'a\\x1b[31m\\nb' must be one of trace, debug, info, warn, error"]);
+    expect(problems('>\x00')).toEqual(['roamdns.yaml:1: YAML syntax: Block scalar header includes extra characters: >\\x00']);
   });
 
   test('a problem in a pair without a range (`[a: 1]`, !!omap, !!set) has the line of its key', () => {
