@@ -33,7 +33,7 @@ const SEED = Number(process.env.ZONE_FUZZ_SEED ?? 0x20ae5eed) >>> 0;
 const ONLY = process.env.ZONE_FUZZ_CASE === undefined ? undefined : Number(process.env.ZONE_FUZZ_CASE);
 const RANDOM_INPUTS = 2000;
 const MUTATED_INPUTS = 6000;
-const INCLUDE_GRAPHS = 400;
+const INCLUDE_GRAPHS = 300;
 /** A hang or a catastrophic regex shows up as one input taking seconds. */
 const PER_INPUT_MS = 2000;
 /**
@@ -336,12 +336,12 @@ describe('zone parser fuzzing', () => {
       ['$GENERATE with the widest range', `${SOA}$GENERATE 0-2147483647 h$ A 192.0.2.1\n`, /over 65536 generated records/],
       ['$GENERATE range past 2^31', `${SOA}$GENERATE 0-4294967295 h$ A 192.0.2.1\n`, /is not start-stop/],
       ['$GENERATE at the record cap', `${SOA}$GENERATE 1-${MAX_GENERATE_RECORDS} h$ A 192.0.2.1\n`, undefined, AT_CAP_MS],
-      ['$GENERATE caps add up', `${SOA}$GENERATE 1-40000 a$ A 192.0.2.1\n$GENERATE 1-40000 b$ A 192.0.2.1\n`, /over 65536 generated records/, AT_CAP_MS],
+      ['$GENERATE caps add up', `${SOA}$GENERATE 1-2 a$ A 192.0.2.1\n$GENERATE 1-65535 b$ A 192.0.2.1\n`, /fuzz\.example\.zone:6: .*over 65536 generated records/],
       ['$GENERATE huge width', `${SOA}$GENERATE 1-2 h\${0,999999999,d} A 192.0.2.1\n`, /./],
       ['$GENERATE huge nibble width', `${SOA}$GENERATE 1-2 \${0,999999999,n} A 192.0.2.1\n`, /./],
       ['$GENERATE huge offset', `${SOA}$GENERATE 1-2 h\${99999999999999999999999,3,x} A 192.0.2.1\n`, undefined],
       ['$GENERATE 64 KiB RDATA 65536 times', `${SOA}$GENERATE 1-65536 h$ TXT "${Array(250).fill(`\\"${'y'.repeat(250)}\\"`).join(' ')}"\n`, /./],
-      ['$GENERATE deep names 32768 times', `${SOA}$GENERATE 0-32767 $${'.a'.repeat(110)} A 192.0.2.1\n`, undefined, AT_CAP_MS],
+      ['$GENERATE deep names 16384 times', `${SOA}$GENERATE 0-16383 $${'.a'.repeat(110)} A 192.0.2.1\n`, undefined, AT_CAP_MS],
       ['$GENERATE deep MX targets 65536 times', `${SOA}$GENERATE 0-65535 m$ MX "10 $${'.b'.repeat(110)}"\n`, /has no address records/, AT_CAP_MS],
       ['$GENERATE deep delegations 16384 times', `${SOA}$GENERATE 0-16383 $${'.c'.repeat(100)} NS ns.$${'.c'.repeat(100)}\n`, /has no required glue/, AT_CAP_MS],
       ['100k open parentheses', `${SOA}www A (${'('.repeat(100_000)}\n`, /never closed/],
