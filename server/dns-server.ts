@@ -6,6 +6,7 @@ import net from 'node:net';
 import { axfrMessages, type AddressList } from './axfr.js';
 import { handleMessage, type HandlerContext } from './handler.js';
 import { Rcode } from './wire.js';
+import { renderError } from './response.js';
 import type { RateLimiter } from './rrl.js';
 import { checkRequest, tsigOverhead, type TsigCheck, type TsigKeyring } from './tsig.js';
 
@@ -19,7 +20,7 @@ export interface DnsServerOptions {
   transferAllow: AddressList;
   tcpIdleTimeoutMs: number;
   tcpMaxConnections: number;
-  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void };
+  log: { warn(obj: object, msg: string): void; info(obj: object, msg: string): void; error?(obj: object, msg: string): void };
   /** Response rate limiting for UDP (undefined: off). */
   rrl?: RateLimiter;
   /** TSIG keys; with transferKeys, AXFR/IXFR also need a request signed with one of them. */
@@ -134,10 +135,23 @@ function serveConnection(ctx: HandlerContext, opts: DnsServerOptions, conn: net.
         const keys = opts.tsig?.transferKeys;
         const keyOk = !keys || (t.kind === 'signed' && keys.includes(t.key.name));
         const allowed = opts.transferAllow.has(conn.remoteAddress ?? '') && keyOk;
-        const { rcode, messages } = axfrMessages(ctx.zones(), out.query, allowed, t.kind === 'signed' ? tsigOverhead(t.key) : 0);
+        let transfer: ReturnType<typeof axfrMessages>;
+        try {
+          transfer = axfrMessages(ctx.zones(), out.query, allowed, t.kind === 'signed' ? tsigOverhead(t.key) : 0);
+        } catch (err) {
+          // A bug, not the client's fault: answer SERVFAIL, keep the process and the connection.
+          (opts.log.error ?? opts.log.warn).call(opts.log, { err: (err as Error).message, client: conn.remoteAddress, zone: out.query.qkey }, 'bug: zone transfer failed');
+          ctx.metrics.axfr.inc({ result: 'error' });
+          send(sign(renderError({ ...out.query, rcode: Rcode.SERVFAIL }, 'tcp')));
+          continue;
+        }
+        const { rcode, messages } = transfer;
         ctx.metrics.axfr.inc({ result: rcode === Rcode.NOERROR ? 'ok' : rcode === Rcode.REFUSED ? 'refused' : 'notauth' });
         if (rcode !== Rcode.NOERROR) opts.log.info({ client: conn.remoteAddress, zone: out.query.qkey, rcode }, 'zone transfer refused');
-        void stream(messages, sign);
+        stream(messages, sign).catch((err: unknown) => {
+          (opts.log.error ?? opts.log.warn).call(opts.log, { err: (err as Error).message, client: conn.remoteAddress }, 'bug: zone transfer stream failed; connection closed');
+          conn.destroy();
+        });
       }
     }
     if (streaming || conn.destroyed || pending.length === 0) {

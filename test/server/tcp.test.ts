@@ -180,4 +180,41 @@ describe('large zone transfers', () => {
       await s.close();
     }
   }, 30_000);
+
+  test('a transfer that cannot be built (a record too large for any message) is SERVFAIL: no crash, the connection goes on', async () => {
+    // The zone checks refuse such a record (record-too-large); this zone is built without them, as a bug might.
+    const p = parseZoneText(['$ORIGIN bad.test.', '$TTL 60', '@ SOA ns1 h 1 1 1 1 1', '@ NS ns1', 'ns1 A 198.51.100.53', ''].join('\n'), { file: 'bad.test.zone', origin: 'bad.test.' });
+    const huge = { ...p.records.find((r) => r.type === 1)!, owner: 'big.bad.test.', type: 65534, rdata: Buffer.alloc(65535, 0xab) };
+    const set = new ZoneSet(new Map([['bad.test.', buildZone('bad.test.', [...p.records, huge])]]));
+    const errors: string[] = [];
+    const s = await startDnsServer({ zones: () => set, metrics }, {
+      listen: [{ host: '127.0.0.1', port: 0 }], transferAllow: new AddressList(['127.0.0.1/32']), tcpIdleTimeoutMs: 5000, tcpMaxConnections: 5,
+      log: { ...silent, error: (_o: object, msg: string) => { errors.push(msg); } },
+    });
+    try {
+      const sock = await new Promise<net.Socket>((resolve, reject) => {
+        const c = net.connect({ host: '127.0.0.1', port: s.addresses[0]!.port }, () => resolve(c));
+        c.once('error', reject);
+      });
+      const frameOf = (m: Buffer) => { const l = Buffer.alloc(2); l.writeUInt16BE(m.length); return Buffer.concat([l, m]); };
+      const replies: ReturnType<typeof parseMessage>[] = [];
+      let buf = Buffer.alloc(0);
+      const two = new Promise<void>((resolve) => sock.on('data', (d) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          replies.push(parseMessage(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+          buf = buf.subarray(2 + buf.readUInt16BE(0));
+        }
+        if (replies.length >= 2) resolve();
+      }));
+      sock.write(Buffer.concat([frameOf(encodeMessage({ id: 1, questions: [{ name: 'bad.test.', type: 'AXFR' }] })),
+        frameOf(encodeMessage({ id: 2, questions: [{ name: 'ns1.bad.test.', type: 'A' }] }))]));
+      await two;
+      expect(replies.map((r) => [r.id, r.rcodeName])).toEqual([[1, 'SERVFAIL'], [2, 'NOERROR']]);
+      expect(errors).toEqual(['bug: zone transfer failed']);
+      sock.destroy();
+    } finally {
+      await s.close();
+    }
+  });
 });
