@@ -254,10 +254,15 @@ export const configSpec: Spec = {
   },
 };
 
+/** Problems listed in a ConfigError's message at most (as for zone files); the rest are counted. */
+export const MAX_CONFIG_PROBLEMS_SHOWN = 100;
+
 export class ConfigError extends Error {
   readonly code = 'ECONFIG';
   constructor(readonly file: string, readonly problems: ConfigProblem[]) {
-    super(problems.map((p) => `${file}${p.line > 0 ? `:${p.line}` : ''}: ${p.message}`).join('\n'));
+    const shown = problems.slice(0, MAX_CONFIG_PROBLEMS_SHOWN).map((p) => `${file}${p.line > 0 ? `:${p.line}` : ''}: ${p.message}`);
+    if (problems.length > shown.length) shown.push(`${file}: … and ${problems.length - shown.length} more problems`);
+    super(shown.join('\n'));
     this.name = 'ConfigError';
   }
 }

@@ -12,7 +12,7 @@ import { readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'nod
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ConfigError, configSpec, loadConfig } from '../../cli/config.js';
+import { ConfigError, configSpec, loadConfig, MAX_CONFIG_PROBLEMS_SHOWN } from '../../cli/config.js';
 import type { Spec } from '../../cli/schema.js';
 import { makeTempDir, REPO_ROOT } from '../helpers/roamdns.js';
 
@@ -172,8 +172,12 @@ function errorFailure(e: ConfigError, file: string, text: string): string | unde
     if (!Number.isInteger(p.line) || p.line < 1 || p.line > lines) return `problem line ${p.line} is not a line of the file (${lines} lines): ${JSON.stringify(p)}`;
     if (p.message.trim() === '') return `empty problem message: ${JSON.stringify(p)}`;
   }
-  const shown = e.message.split('\n');
-  if (shown.length !== e.problems.length) return `the message has ${shown.length} lines for ${e.problems.length} problems:\n${e.message.slice(0, 500)}`;
+  const all = e.message.split('\n');
+  // At most MAX_CONFIG_PROBLEMS_SHOWN problems are listed, then one line counts the rest.
+  const hidden = e.problems.length - MAX_CONFIG_PROBLEMS_SHOWN;
+  const shown = hidden > 0 ? all.slice(0, -1) : all;
+  if (hidden > 0 && all.at(-1) !== `${file}: … and ${hidden} more problems`) return `the last line does not count the ${hidden} problems not shown: ${JSON.stringify(all.at(-1))}`;
+  if (shown.length !== Math.min(e.problems.length, MAX_CONFIG_PROBLEMS_SHOWN)) return `the message has ${all.length} lines for ${e.problems.length} problems:\n${e.message.slice(0, 500)}`;
   for (const [i, line] of shown.entries()) {
     if (!line.startsWith(`${file}:${e.problems[i]!.line}: `)) return `message line does not start with file:line: ${JSON.stringify(line.slice(0, 200))}`;
     if (/[\x00-\x1f\x7f]/.test(line)) return `message line has control characters: ${JSON.stringify(line.slice(0, 200))}`;

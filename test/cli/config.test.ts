@@ -114,10 +114,11 @@ describe('hostile YAML (found by config-fuzz.test.ts)', () => {
   test('duplicate keys are found in linear time (the yaml package compares every pair: 20k keys took seconds)', () => {
     const text = Array.from({ length: 20_000 }, (_, i) => `k${i}: ${i}`).join('\n') + '\nk7: again\n';
     const t0 = performance.now();
-    const p = problems(text);
+    let err: ConfigError | undefined;
+    try { parseConfig(text, 'roamdns.yaml'); } catch (e) { err = e as ConfigError; }
     expect(performance.now() - t0).toBeLessThan(2000);
-    expect(p).toHaveLength(20_001);
-    expect(p.at(-1)).toBe("roamdns.yaml:20001: YAML syntax: map keys must be unique ('k7' is already on line 8)");
+    expect(err!.problems).toHaveLength(20_001); // the message lists the first 100
+    expect(err!.problems.at(-1)).toMatchObject({ line: 20_001, message: "YAML syntax: map keys must be unique ('k7' is already on line 8)" });
     expect(problems('dns:\n  listen: [127.0.0.1:53]\n  listen: [127.0.0.1:54]\n')).toEqual(["roamdns.yaml:3: YAML syntax: map keys must be unique ('dns.listen' is already on line 2)"]);
   });
 
@@ -135,5 +136,19 @@ describe('hostile YAML (found by config-fuzz.test.ts)', () => {
 
   test('a map key that is not a plain name is refused with its line', () => {
     expect(problems('pools:\n  ? [a, b]\n  : { check: { tcp: { port: 80 } } }\n')).toEqual(['roamdns.yaml:2: pools: a key must be a plain name, not a list']);
+  });
+
+  test('a config with thousands of problems lists the first 100 and counts the rest', () => {
+    const text = Array.from({ length: 2000 }, (_, i) => `bogus_key_${i}: 1`).join('\n') + '\n';
+    try {
+      parseConfig(text, 'many.yaml');
+      throw new Error('accepted');
+    } catch (e) {
+      const lines = (e as Error).message.split('\n');
+      expect(lines).toHaveLength(101);
+      expect(lines[0]).toMatch(/^many\.yaml:1: /);
+      expect(lines[100]).toBe('many.yaml: … and 1900 more problems');
+      expect((e as { problems: unknown[] }).problems).toHaveLength(2000);
+    }
   });
 });
