@@ -193,7 +193,7 @@ export async function startKnotSecondary(opts: SecondaryOptions): Promise<Refere
  * so keys such as tsig_keys, transfer_keys or notify need this). Ready when `readyZone` answers SOA.
  */
 export async function startServeWithDns(opts: { zoneFiles: string[]; dns: string[]; readyZone: string; port?: number }):
-  Promise<{ port: number; dir: string; configPath: string; proc: ManagedProcess; stop(): Promise<void> }> {
+  Promise<{ port: number; statusPort: number; dir: string; configPath: string; proc: ManagedProcess; stop(): Promise<void> }> {
   const cli = path.join(REPO_ROOT, 'dist/cli/main.js');
   if (!existsSync(cli)) throw new Error(`${cli} not found: build roamdns first (npx tsc -p tsconfig.json)`);
   const port = opts.port ?? await freePort();
@@ -208,5 +208,5 @@ export async function startServeWithDns(opts: { zoneFiles: string[]; dns: string
   const proc = spawnManaged(process.execPath, [cli, 'serve', '--config', configPath], { cwd: dir });
   const stop = async (): Promise<void> => { await proc.stop(); await rm(dir, { recursive: true, force: true }); };
   try { await waitForSoa(port, abs(opts.readyZone), proc, 'roamdns serve'); } catch (e) { await stop(); throw e; }
-  return { port, dir, configPath, proc, stop };
+  return { port, statusPort, dir, configPath, proc, stop };
 }

@@ -142,6 +142,14 @@ describe.sequential('failover in network namespaces', () => {
     expect(metrics).toMatch(/roamdns_agent_heartbeats_sent_total \d+/);
     expect(metrics).toMatch(/roamdns_agent_peer_rtt_seconds\{peer="www1"\} [\d.e-]+/);
     expect(metrics).toMatch(/roamdns_agent_state\{state="draining"\} 1/);
+    // No secret in what the agent shows or logs: neither the cluster key nor the API token.
+    const statusJson = c.bed.exec('www2', [process.execPath, '-e', `fetch("http://127.0.0.1:8054/status", { headers: { authorization: "Bearer ${AGENT_TOKEN}" } }).then(async (r) => process.stdout.write(await r.text()))`]);
+    expect(statusJson).toMatch(/"node":"www2"/);
+    const key = readFileSync(path.join(c.dir, 'cluster.key'), 'utf8').trim();
+    for (const [what, text] of [['/status', statusJson], ['/metrics', metrics], ['roamdns status --agent', status], ...[...c.agents].map(([n, a]) => [`${n} log`, a.output()])]) {
+      expect(text, what).not.toContain(key);
+      expect(text, what).not.toContain(AGENT_TOKEN);
+    }
     expect(cli(['agent', 'undrain'])).toMatch(/undrain: agent is now (active|joining)/);
     await waitFor(() => c.counts().www2 === 1 && c.singleHolders(), 10_000, 'www2 to take a VIP again', show);
   }, 30_000);

@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../cli/config.js';
 import { Notifier, notifyMessage, udpTransport, type NotifyTarget, type NotifyTransport, type Timers } from '../../server/notify.js';
 import { nameToWire } from '../../server/rr.js';
 import { checkRequest, keysFromConfig, parseBindKeys, TsigKeyring, type TsigKey } from '../../server/tsig.js';
@@ -330,22 +329,9 @@ describe('NOTIFY from this module makes real BIND and Knot secondaries of roamdn
   }, 60_000);
 });
 
-// ---- roamdns serve, once wired -----------------------------------------------------------------
+// ---- roamdns serve -----------------------------------------------------------------
 
-/** True once cli/config.ts accepts the proposed keys (the lead wires server/notify.ts into serve). */
-function notifyWired(): boolean {
-  try {
-    parseConfig([
-      'dns:', '  notify: [127.0.0.1:5300]', '  notify_key: k',
-      `  tsig_keys: { k: { algorithm: hmac-sha256, secret: "${Buffer.alloc(32).toString('base64')}" } }`, '',
-    ].join('\n'), 'probe.yaml');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-describe.skipIf(!notifyWired())('roamdns serve with dns.notify and dns.notify_key (runs once serve is wired)', () => {
+describe('roamdns serve with dns.notify and dns.notify_key', () => {
   let dir: string;
   let roam: Awaited<ReturnType<typeof startServeWithDns>>;
   let key: Awaited<ReturnType<typeof tsigKeygen>>;
