@@ -183,7 +183,7 @@ export async function runAgent(cfg: RoamdnsConfig, nodeArg: string | undefined, 
     }
   });
   zoneStore.watch();
-  process.on('SIGHUP', () => zoneStore.load('SIGHUP'));
+  process.on('SIGHUP', () => void zoneStore.reload('SIGHUP'));
   return new Promise((resolve) => {
     const stop = async (signal: string) => {
       log.info({ signal }, 'stopping: releasing VIPs and telling the peers');

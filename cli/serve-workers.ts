@@ -75,7 +75,7 @@ export async function runDnsWorker(cfg: RoamdnsConfig): Promise<number> {
       resolve(0);
     };
     process.on('message', (m: ToWorker) => {
-      if (m.type === 'reload') store.load(m.reason);
+      if (m.type === 'reload') void store.reload(m.reason);
       else if (m.type === 'served') { served = m.served; rebuild(); }
       else if (m.type === 'metrics') send({ type: 'metrics', id: m.id, snapshot: registry.snapshot() });
       else if (m.type === 'stop') void stop();

@@ -173,7 +173,7 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
   log.info({ dns: dnsListen, status: `${statusAddr.host}:${status.port}`, statusAuth: token ? 'bearer' : 'none', zones: [...store.current().zones.keys()] }, 'serving');
   process.on('SIGHUP', () => {
     log.info({}, 'SIGHUP: reloading zones');
-    store.load('SIGHUP');
+    void store.reload('SIGHUP');
   });
   return new Promise((resolve) => {
     const stop = async (signal: string) => {

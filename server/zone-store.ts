@@ -7,7 +7,11 @@ import type { DnsMetrics } from './metrics.js';
 import { loadZoneFile } from './zone-check.js';
 import type { ZoneProblem } from './zone-parser.js';
 import { formatProblem } from './zone-state.js';
+import { ZoneLoader } from './zone-loader.js';
 import { buildZone, ZoneSet, type Zone } from './zone.js';
+
+/** Files at least this large are parsed in the worker thread on reload (smaller ones parse in a few ms). */
+export const WORKER_MIN_BYTES = 256 * 1024;
 
 export interface ZoneStatus {
   origin: string;
@@ -60,6 +64,11 @@ export class ZoneStore {
   /** File -> mtime and size at its last failed load, so a watch event on the same broken file is not reported twice. */
   private readonly failedStamp = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
+  /** File -> sha256 of the packed records of the zone served from it (worker-loaded files only). */
+  private readonly digests = new Map<string, string>();
+  private loader: ZoneLoader | undefined;
+  private running: Promise<unknown> = Promise.resolve();
+  private queued: Promise<LoadReport> | undefined;
 
   constructor(private readonly source: string | string[], private readonly log: Logger, private readonly metrics: DnsMetrics) {}
 
@@ -77,7 +86,10 @@ export class ZoneStore {
     return [...this.statuses.values()];
   }
 
-  /** (Re)loads every file; returns what changed and what failed. Never throws for bad zone data. */
+  /**
+   * (Re)loads every file at once, on this thread; returns what changed and what failed. Never
+   * throws for bad zone data. For start-up; reloads while serving go through reload().
+   */
   load(reason: string): LoadReport {
     const report: LoadReport = { changed: [], failed: [] };
     const files = zoneFiles(this.source);
@@ -86,48 +98,110 @@ export class ZoneStore {
       const stamp = fileStamp(file);
       if (reason === 'file change' && stamp !== undefined && this.failedStamp.get(file) === stamp) continue;
       const { zone, problems } = loadZone(file);
-      if (zone) this.failedStamp.delete(file);
-      else if (stamp !== undefined) this.failedStamp.set(file, stamp);
-      const old = this.byFile.get(file);
-      for (const p of problems.filter((x) => x.severity === 'warning')) this.log.warn({ file: p.file, line: p.line, code: p.code }, formatProblem(p));
-      if (!zone) {
-        const errors = problems.filter((p) => p.severity === 'error');
-        report.failed.push({ file, problems: errors });
-        this.metrics.reloads.inc({ zone: old?.origin ?? path.basename(file), result: 'error' });
-        const st = this.statuses.get(file);
-        this.statuses.set(file, {
-          origin: old?.origin ?? st?.origin ?? path.basename(file).replace(/\.zone$/, '.'), file, serial: old?.serial ?? null,
-          records: old?.recordCount ?? 0, loadedAt: st?.loadedAt ?? null, lastResult: 'error',
-          lastError: errors.slice(0, 5).map(formatProblem).join('; '), lastAttemptAt: now,
-        });
-        this.log.error({ file, reason, errors: errors.length, first: formatProblem(errors[0]!) }, old ? 'zone reload failed, still serving the previous version' : 'zone load failed');
+      this.digests.delete(file);
+      this.apply(file, stamp, zone, problems, reason, now, report);
+    }
+    this.finishLoad(files, report);
+    return report;
+  }
+
+  /**
+   * Reloads without stalling queries: large files are parsed in a worker thread and built in
+   * slices of a few ms (zone-loader.ts); the swap is one assignment as in load(). Reloads run
+   * one at a time; a request while one runs is coalesced into one more run after it.
+   */
+  reload(reason: string): Promise<LoadReport> {
+    if (this.queued) return this.queued;
+    const run = this.running.then(() => { this.queued = undefined; return this.loadAsync(reason); });
+    this.queued = run;
+    this.running = run.catch(() => undefined);
+    return run;
+  }
+
+  private async loadAsync(reason: string): Promise<LoadReport> {
+    const report: LoadReport = { changed: [], failed: [] };
+    const files = zoneFiles(this.source);
+    const now = new Date().toISOString();
+    for (const file of files) {
+      const stamp = fileStamp(file);
+      if (reason === 'file change' && stamp !== undefined && this.failedStamp.get(file) === stamp) continue;
+      const size = Number(stamp?.split(':')[1] ?? 0);
+      if (size < WORKER_MIN_BYTES || !ZoneLoader.available()) {
+        const { zone, problems } = loadZone(file);
+        this.digests.delete(file);
+        this.apply(file, stamp, zone, problems, reason, now, report);
         continue;
       }
-      if (old && old.serial === zone.serial && sameRecords(old, zone)) {
+      this.loader ??= new ZoneLoader();
+      let r: Awaited<ReturnType<ZoneLoader['load']>>;
+      try {
+        r = await this.loader.load(file, this.byFile.has(file) ? this.digests.get(file) : undefined);
+      } catch (err) {
+        this.log.error({ file, err: (err as Error).message }, 'bug: zone worker failed; loading on the main thread');
+        const { zone, problems } = loadZone(file);
+        this.apply(file, stamp, zone, problems, reason, now, report);
+        continue;
+      }
+      if (!r.zone && r.digest !== undefined) { // same data as the zone being served
+        for (const p of r.problems.filter((x) => x.severity === 'warning')) this.log.warn({ file: p.file, line: p.line, code: p.code }, formatProblem(p));
+        this.failedStamp.delete(file);
         this.statuses.get(file)!.lastAttemptAt = now;
         continue;
       }
-      if (old && !serialGrew(old.serial, zone.serial)) {
-        this.log.warn({ zone: zone.origin, file, old: old.serial, new: zone.serial }, 'zone changed but its SOA serial did not grow; secondaries will not pick it up');
-      }
-      this.byFile.set(file, zone);
-      report.changed.push(zone.origin);
-      this.metrics.reloads.inc({ zone: zone.origin, result: 'ok' });
-      this.metrics.zoneSerial.set({ zone: zone.origin }, zone.serial);
-      this.metrics.zoneRecords.set({ zone: zone.origin }, zone.recordCount);
-      this.statuses.set(file, { origin: zone.origin, file, serial: zone.serial, records: zone.recordCount, loadedAt: now, lastResult: 'ok', lastError: null, lastAttemptAt: now });
-      this.log.info({ zone: zone.origin, serial: zone.serial, records: zone.recordCount, reason }, old ? 'zone reloaded' : 'zone loaded');
+      if (r.zone && r.digest) this.digests.set(file, r.digest);
+      const old = this.byFile.get(file);
+      const same = old !== undefined && r.zone !== undefined && old.serial === r.zone.serial && (await sameRecordsSliced(old, r.zone));
+      this.apply(file, stamp, r.zone, r.problems, reason, now, report, same);
     }
+    this.finishLoad(files, report);
+    return report;
+  }
+
+  private apply(file: string, stamp: string | undefined, zone: Zone | undefined, problems: ZoneProblem[], reason: string, now: string, report: LoadReport, knownSame?: boolean): void {
+    if (zone) this.failedStamp.delete(file);
+    else if (stamp !== undefined) this.failedStamp.set(file, stamp);
+    const old = this.byFile.get(file);
+    for (const p of problems.filter((x) => x.severity === 'warning')) this.log.warn({ file: p.file, line: p.line, code: p.code }, formatProblem(p));
+    if (!zone) {
+      const errors = problems.filter((p) => p.severity === 'error');
+      report.failed.push({ file, problems: errors });
+      this.metrics.reloads.inc({ zone: old?.origin ?? path.basename(file), result: 'error' });
+      const st = this.statuses.get(file);
+      this.statuses.set(file, {
+        origin: old?.origin ?? st?.origin ?? path.basename(file).replace(/\.zone$/, '.'), file, serial: old?.serial ?? null,
+        records: old?.recordCount ?? 0, loadedAt: st?.loadedAt ?? null, lastResult: 'error',
+        lastError: errors.slice(0, 5).map(formatProblem).join('; '), lastAttemptAt: now,
+      });
+      this.log.error({ file, reason, errors: errors.length, first: formatProblem(errors[0]!) }, old ? 'zone reload failed, still serving the previous version' : 'zone load failed');
+      return;
+    }
+    if (old && old.serial === zone.serial && (knownSame ?? sameRecords(old, zone))) {
+      this.statuses.get(file)!.lastAttemptAt = now;
+      return;
+    }
+    if (old && !serialGrew(old.serial, zone.serial)) {
+      this.log.warn({ zone: zone.origin, file, old: old.serial, new: zone.serial }, 'zone changed but its SOA serial did not grow; secondaries will not pick it up');
+    }
+    this.byFile.set(file, zone);
+    report.changed.push(zone.origin);
+    this.metrics.reloads.inc({ zone: zone.origin, result: 'ok' });
+    this.metrics.zoneSerial.set({ zone: zone.origin }, zone.serial);
+    this.metrics.zoneRecords.set({ zone: zone.origin }, zone.recordCount);
+    this.statuses.set(file, { origin: zone.origin, file, serial: zone.serial, records: zone.recordCount, loadedAt: now, lastResult: 'ok', lastError: null, lastAttemptAt: now });
+    this.log.info({ zone: zone.origin, serial: zone.serial, records: zone.recordCount, reason }, old ? 'zone reloaded' : 'zone loaded');
+  }
+
+  private finishLoad(files: string[], report: LoadReport): void {
     for (const file of [...this.byFile.keys()]) {
       if (!files.includes(file)) {
         this.log.info({ zone: this.byFile.get(file)!.origin, file }, 'zone file removed, no longer served');
         this.byFile.delete(file);
+        this.digests.delete(file);
         this.statuses.delete(file);
         report.changed.push(file);
       }
     }
     if (report.changed.length) this.swap();
-    return report;
   }
 
   /** Builds the new set and swaps it in one assignment: a query sees the old set or the new one, never a mix. */
@@ -153,7 +227,7 @@ export class ZoneStore {
         // Only zone files matter (a log file or an editor's swap file in the same folder must not cause reloads).
         if (filename && !relevant(String(filename))) return;
         clearTimeout(this.timer);
-        this.timer = setTimeout(() => this.load('file change'), debounceMs);
+        this.timer = setTimeout(() => void this.reload('file change'), debounceMs);
       });
       w.on('error', (err) => this.log.warn({ err, dir }, 'zone folder watch failed; reload with SIGHUP'));
       watchers.push(w);
@@ -164,6 +238,7 @@ export class ZoneStore {
   close(): void {
     clearTimeout(this.timer);
     this.watcher?.close();
+    this.loader?.close();
   }
 }
 
@@ -179,6 +254,21 @@ function fileStamp(file: string): string | undefined {
 /** RFC 1982 serial arithmetic: is `b` greater than `a`? */
 export function serialGrew(a: number, b: number): boolean {
   return a !== b && ((b - a) >>> 0) < 0x80000000;
+}
+
+/** sameRecords, a few ms at a time (a million records compared at once would stall queries). */
+async function sameRecordsSliced(a: Zone, b: Zone): Promise<boolean> {
+  if (a.records.length !== b.records.length) return false;
+  let t0 = performance.now();
+  for (let i = 0; i < a.records.length; i++) {
+    if ((i & 0x3ff) === 0 && performance.now() - t0 > 5) {
+      await new Promise<void>((r) => setImmediate(r));
+      t0 = performance.now();
+    }
+    const x = a.records[i]!, y = b.records[i]!;
+    if (x.owner !== y.owner || x.type !== y.type || x.ttlSeconds !== y.ttlSeconds || !x.rdata.equals(y.rdata)) return false;
+  }
+  return true;
 }
 
 function sameRecords(a: Zone, b: Zone): boolean {

@@ -38,47 +38,65 @@ export interface Zone {
 }
 
 /**
- * Builds the model from checked records (no out-of-zone data, one SOA at the apex).
+ * Builds the model from checked records (no out-of-zone data, one SOA at the apex), one record
+ * at a time so a large zone can be built in slices between queries (ZoneStore.reload).
  * Duplicate RDATAs collapse (RFC 2181 §5); an RRset takes the TTL of its first record
  * (RFC 2181 §5.2; the checker warns when they differ).
  */
-export function buildZone(origin: string, records: ResourceRecord[]): Zone {
-  const nodes = new Map<string, ZoneNode>();
-  const node = (key: string): ZoneNode => {
-    let n = nodes.get(key);
-    if (!n) { n = { key, rrsets: new Map() }; nodes.set(key, n); }
+export class ZoneBuilder {
+  private readonly nodes = new Map<string, ZoneNode>();
+  private readonly kept: ResourceRecord[] = [];
+  private readonly cuts = new Set<string>();
+
+  constructor(readonly origin: string) {
+    this.node(origin);
+  }
+
+  private node(key: string): ZoneNode {
+    let n = this.nodes.get(key);
+    if (!n) { n = { key, rrsets: new Map() }; this.nodes.set(key, n); }
     return n;
-  };
-  node(origin);
-  const kept: ResourceRecord[] = [];
-  for (const rr of records) {
-    if (!isSubdomain(rr.owner, origin)) continue;
-    const n = node(rr.owner);
+  }
+
+  add(rr: ResourceRecord): void {
+    const { nodes, origin } = this;
+    if (!isSubdomain(rr.owner, origin)) return;
+    const n = this.node(rr.owner);
     let set = n.rrsets.get(rr.type);
     if (!set) {
       set = { owner: rr.owner, ownerLabels: keyToLabels(rr.owner), type: rr.type, ttlSeconds: rr.ttlSeconds, rdatas: [], next: 0 };
       n.rrsets.set(rr.type, set);
+      if (rr.type === RRType.NS && rr.owner !== origin) this.cuts.add(rr.owner);
     }
-    if (set.rdatas.some((r) => r.equals(rr.rdata))) continue;
+    if (set.rdatas.some((r) => r.equals(rr.rdata))) return;
     set.rdatas.push(rr.rdata);
-    kept.push(rr);
+    this.kept.push(rr);
     // Every ancestor up to the apex exists, possibly as an empty non-terminal.
     for (let k = rr.owner; k !== origin; ) {
       k = parentKey(k);
       if (nodes.has(k)) break;
-      node(k);
+      this.node(k);
     }
   }
-  const soa = nodes.get(origin)!.rrsets.get(RRType.SOA);
-  if (!soa) throw new Error(`zone ${origin} has no SOA at its apex`);
-  const f = soaFields(soa.rdatas[0]!);
-  const cuts = new Set<string>();
-  for (const [k, n] of nodes) if (k !== origin && n.rrsets.has(RRType.NS)) cuts.add(k);
-  return {
-    origin, originLabels: keyToLabels(origin), serial: f.serial, soa,
-    negativeTtlSeconds: Math.min(soa.ttlSeconds, f.minimum),
-    nodes, cuts, recordCount: kept.length, records: kept,
-  };
+
+  finish(): Zone {
+    const { nodes, origin } = this;
+    const soa = nodes.get(origin)!.rrsets.get(RRType.SOA);
+    if (!soa) throw new Error(`zone ${origin} has no SOA at its apex`);
+    const f = soaFields(soa.rdatas[0]!);
+    return {
+      origin, originLabels: keyToLabels(origin), serial: f.serial, soa,
+      negativeTtlSeconds: Math.min(soa.ttlSeconds, f.minimum),
+      nodes, cuts: this.cuts, recordCount: this.kept.length, records: this.kept,
+    };
+  }
+}
+
+/** Builds the model in one go (see ZoneBuilder). */
+export function buildZone(origin: string, records: ResourceRecord[]): Zone {
+  const b = new ZoneBuilder(origin);
+  for (const rr of records) b.add(rr);
+  return b.finish();
 }
 
 /** A set of zones, matched by the closest enclosing origin. */

@@ -1,0 +1,30 @@
+// The zone-parsing worker thread (ZoneLoader): parses and checks one file off the main thread and
+// hands the records back packed in one transferred buffer (server/zone-pack.ts).
+import { createHash } from 'node:crypto';
+import { parentPort } from 'node:worker_threads';
+import { loadZoneFile } from './zone-check.js';
+import { packRecords } from './zone-pack.js';
+
+export interface LoadRequest { id: number; file: string }
+export interface LoadResponse {
+  id: number;
+  origin: string;
+  problems: import('./zone-state.js').ZoneProblem[];
+  /** Absent when the file has errors. */
+  packed?: { buf: ArrayBuffer; length: number; files: string[]; count: number; digest: string };
+  crash?: string;
+}
+
+parentPort?.on('message', (m: LoadRequest) => {
+  try {
+    const parsed = loadZoneFile(m.file, {});
+    const usable = !parsed.problems.some((p) => p.severity === 'error');
+    if (!usable) return parentPort!.postMessage({ id: m.id, origin: parsed.origin, problems: parsed.problems } satisfies LoadResponse);
+    const p = packRecords(parsed.records);
+    const digest = createHash('sha256').update(p.buf).digest('hex');
+    const buf = p.buf.buffer.slice(p.buf.byteOffset, p.buf.byteOffset + p.buf.length) as ArrayBuffer;
+    parentPort!.postMessage({ id: m.id, origin: parsed.origin, problems: parsed.problems, packed: { buf, length: p.buf.length, files: p.files, count: p.count, digest } } satisfies LoadResponse, [buf]);
+  } catch (err) {
+    parentPort!.postMessage({ id: m.id, origin: '', problems: [], crash: (err as Error).stack ?? String(err) } satisfies LoadResponse);
+  }
+});

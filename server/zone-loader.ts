@@ -1,0 +1,85 @@
+// Loads a zone file without stalling the event loop: the worker thread (zone-load-worker.ts)
+// parses and checks it, then the main thread builds the model in slices of a few milliseconds,
+// so queries keep being answered from the old zone until the new one is swapped in.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { LoadRequest, LoadResponse } from './zone-load-worker.js';
+import { RecordReader } from './zone-pack.js';
+import type { ZoneProblem } from './zone-state.js';
+import { ZoneBuilder, type Zone } from './zone.js';
+
+/** Longest a slice of the build holds the event loop. */
+export const SLICE_MS = 5;
+
+export interface AsyncLoadResult {
+  zone?: Zone;
+  problems: ZoneProblem[];
+  /** sha256 of the packed records: equal digests mean the same data. */
+  digest?: string;
+}
+
+const WORKER_URL = new URL('./zone-load-worker.js', import.meta.url);
+
+/** One worker thread, started on first use, unref'd (it never keeps the process alive). */
+export class ZoneLoader {
+  private worker?: Worker;
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (r: LoadResponse) => void; reject: (e: Error) => void }>();
+
+  /** False when the compiled worker is not next to this module (running from TypeScript sources). */
+  static available(): boolean {
+    return existsSync(fileURLToPath(WORKER_URL));
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(WORKER_URL);
+    w.unref();
+    w.on('message', (r: LoadResponse) => {
+      const p = this.waiting.get(r.id);
+      this.waiting.delete(r.id);
+      p?.resolve(r);
+    });
+    const fail = (err: Error) => {
+      this.worker = undefined;
+      for (const p of this.waiting.values()) p.reject(err);
+      this.waiting.clear();
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`zone worker exited with code ${code}`)));
+    this.worker = w;
+    return w;
+  }
+
+  private parse(file: string): Promise<LoadResponse> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.start().postMessage({ id, file } satisfies LoadRequest);
+    });
+  }
+
+  /** Parses `file` in the worker; builds the zone in slices unless its digest is `skipDigest` (unchanged). */
+  async load(file: string, skipDigest?: string): Promise<AsyncLoadResult> {
+    const r = await this.parse(file);
+    if (r.crash) throw new Error(`zone worker: ${r.crash}`);
+    if (!r.packed) return { problems: r.problems };
+    if (r.packed.digest === skipDigest) return { problems: r.problems, digest: r.packed.digest };
+    const reader = new RecordReader({ buf: Buffer.from(r.packed.buf, 0, r.packed.length), files: r.packed.files, count: r.packed.count });
+    const builder = new ZoneBuilder(r.origin);
+    while (!reader.done) {
+      const t0 = performance.now();
+      do {
+        for (let i = 0; i < 256 && !reader.done; i++) builder.add(reader.next()!);
+      } while (!reader.done && performance.now() - t0 < SLICE_MS);
+      if (!reader.done) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return { zone: builder.finish(), problems: r.problems, digest: r.packed.digest };
+  }
+
+  close(): void {
+    void this.worker?.terminate();
+    this.worker = undefined;
+  }
+}
