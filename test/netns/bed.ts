@@ -5,7 +5,50 @@
 // and, as a last resort, when the test process exits.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { parseQuietSet } from '../../failover/driver.js';
+
+/*
+ * One bed at a time on the machine (test files run in parallel): the scenarios measure gaps of
+ * tens of milliseconds, and two clusters of agents, web servers and 10 ms pollers on 2 cores
+ * starve each other into failures that say nothing about roamdns. The lock is a folder holding
+ * the owner's pid; a dead owner's lock is taken over; it is re-entrant within a process.
+ */
+const BED_LOCK = path.join(os.tmpdir(), 'roamdns-netns-bed.lock');
+/** How long Bed.create may wait for another file's bed: hooks and tests that create one add it to their timeout. */
+export const BED_LOCK_WAIT_MS = 10 * 60_000;
+let bedLockHeld = 0;
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+function acquireBedLock(): void {
+  if (bedLockHeld++ > 0) return;
+  const deadline = Date.now() + BED_LOCK_WAIT_MS;
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      mkdirSync(BED_LOCK);
+      writeFileSync(path.join(BED_LOCK, 'pid'), String(process.pid));
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') { bedLockHeld--; throw e; }
+    }
+    let owner = 0;
+    try { owner = Number(readFileSync(path.join(BED_LOCK, 'pid'), 'utf8')); } catch { /* being written */ }
+    if (owner > 0 && !alive(owner)) { rmSync(BED_LOCK, { recursive: true, force: true }); continue; }
+    if (Date.now() > deadline) { bedLockHeld--; throw new Error(`${BED_LOCK}: another test bed (pid ${owner}) has held it for over 10 minutes`); }
+    Atomics.wait(nap, 0, 0, 200); // a synchronous sleep: Bed.create is synchronous
+  }
+}
+
+function releaseBedLock(): void {
+  if (bedLockHeld === 0 || --bedLockHeld > 0) return;
+  rmSync(BED_LOCK, { recursive: true, force: true });
+}
 
 export interface Host {
   name: string;
@@ -45,6 +88,7 @@ export class Bed {
   /** Builds the bed; a host given by name only gets 198.51.100.(10+i) and 2001:db8::(10+i). */
   static create(hostSpecs: (string | { name: string; address: string })[]): Bed {
     requireNetns();
+    acquireBedLock();
     const id = randomBytes(2).toString('hex');
     const bed = new Bed(id, `rd${id}-sw`);
     live.add(bed);
@@ -164,5 +208,6 @@ export class Bed {
       } catch { /* no such namespace */ }
       try { sh(['ip', 'netns', 'del', ns]); } catch { /* already gone */ }
     }
+    releaseBedLock();
   }
 }

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { AGENT_TOKEN, Cluster, NODES, REPO, sleep, VIPS, waitFor } from './cluster.js';
+import { BED_LOCK_WAIT_MS } from './bed.js';
 
 let c: Cluster;
 const show = () => `holders ${JSON.stringify([...c.holders()])}\n` + [...c.agents].map(([n, a]) => `--- ${n}\n${a.output().split('\n').slice(-15).join('\n')}`).join('\n');
@@ -18,7 +19,7 @@ beforeAll(async () => {
   c = new Cluster();
   c.startAll();
   await waitFor(() => c.singleHolders() && Object.values(c.counts()).every((n) => n === 1), 20_000, 'the cluster to converge', show);
-}, 30_000);
+}, 30_000 + BED_LOCK_WAIT_MS);
 afterAll(async () => { await c?.destroy(); });
 
 describe.sequential('failover in network namespaces', () => {

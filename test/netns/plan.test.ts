@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CapacityPlan } from '../../failover/capacity.js';
-import type { BedProcess } from './bed.js';
+import { BED_LOCK_WAIT_MS, type BedProcess } from './bed.js';
 import { Cluster, NODES, REPO, sleep, waitFor } from './cluster.js';
 
 const VIPS6 = Array.from({ length: 6 }, (_, i) => `198.51.100.${201 + i}`);
@@ -93,7 +93,7 @@ beforeAll(async () => {
   await waitFor(() => {
     try { return /What if a node is taken out/.test(fromServe('/')); } catch { return false; }
   }, 15_000, 'serve\'s status page with its what-if view', () => serve.output().slice(-2000));
-}, 60_000);
+}, 60_000 + BED_LOCK_WAIT_MS);
 afterAll(async () => { await c?.destroy(); });
 
 describe.sequential('roamdns plan against the real agents', () => {

@@ -7,7 +7,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wri
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { Bed, requireNetns } from './bed.js';
+import { Bed, BED_LOCK_WAIT_MS, requireNetns } from './bed.js';
 import { Cluster, NODES, REPO, sleep, VIPS, waitFor } from './cluster.js';
 
 const NOBODY = 65534;
@@ -56,7 +56,7 @@ describe.sequential('least privilege', () => {
     await waitFor(() => c.holders().get(vip2)!.some((n) => n === 'www1'), 3000, `www1 to take ${vip2}`, show);
     const errors = [...c.agents].flatMap(([n, a]) => a.output().split('\n').filter((l) => /"level":50|CAP_NET_ADMIN|Operation not permitted/.test(l)).map((l) => `${n}: ${l}`));
     expect(errors).toEqual([]);
-  }, 60_000);
+  }, 60_000 + BED_LOCK_WAIT_MS);
 
   test('serve started as root binds port 53, becomes nobody, and keeps answering and reloading', async () => {
     requireNetns();
@@ -85,7 +85,7 @@ describe.sequential('least privilege', () => {
     serve.child.kill('SIGHUP');
     await waitFor(() => dig() === '198.51.100.202', 5000, 'the reloaded answer', () => serve.output());
     expect(await serve.stop()).toBe(0);
-  }, 30_000);
+  }, 30_000 + BED_LOCK_WAIT_MS);
 
   test('serve refuses a user that does not exist, or that cannot read the zones, saying what to fix', async () => {
     requireNetns();
@@ -117,5 +117,5 @@ describe.sequential('least privilege', () => {
     expect(p.output()).toMatch(/could not read .*still running as root/);
     expect(procStatus(p.child.pid!).uid[0]).toBe(0);
     expect(await p.stop()).toBe(0);
-  }, 40_000);
+  }, 40_000 + BED_LOCK_WAIT_MS);
 });

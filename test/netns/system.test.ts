@@ -4,7 +4,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Cluster, REPO, sleep, VIPS, waitFor } from './cluster.js';
-import type { BedProcess } from './bed.js';
+import { BED_LOCK_WAIT_MS, type BedProcess } from './bed.js';
 
 const CHECK = { intervalMs: 200, timeoutMs: 100, rise: 2, fall: 2 };
 let c: Cluster;
@@ -52,7 +52,7 @@ beforeAll(async () => {
   serve = c.bed.spawn('dns', [process.execPath, path.join(REPO, 'dist/cli/main.js'), 'serve', '--config', c.config]);
   client = c.bed.spawn('client', [process.execPath, path.join(REPO, 'test/netns/dns-client.mjs'), '198.51.100.53', 'www.example.com', '20', '600000']);
   await waitFor(() => lastAnswer().length === 3, 10_000, 'every VIP in the answer', show);
-}, 40_000);
+}, 40_000 + BED_LOCK_WAIT_MS);
 afterAll(async () => { await c?.destroy(); });
 
 describe.sequential('the whole system in network namespaces', () => {
