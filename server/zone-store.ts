@@ -69,6 +69,7 @@ export class ZoneStore {
   private loader: ZoneLoader | undefined;
   private running: Promise<unknown> = Promise.resolve();
   private queued: Promise<LoadReport> | undefined;
+  private queuedReason = 'start';
 
   constructor(private readonly source: string | string[], private readonly log: Logger, private readonly metrics: DnsMetrics) {}
 
@@ -111,8 +112,13 @@ export class ZoneStore {
    * one at a time; a request while one runs is coalesced into one more run after it.
    */
   reload(reason: string): Promise<LoadReport> {
-    if (this.queued) return this.queued;
-    const run = this.running.then(() => { this.queued = undefined; return this.loadAsync(reason); });
+    // A coalesced SIGHUP must not become a 'file change' run (which skips files that failed unchanged).
+    if (this.queued) {
+      if (reason !== 'file change') this.queuedReason = reason;
+      return this.queued;
+    }
+    this.queuedReason = reason;
+    const run = this.running.then(() => { this.queued = undefined; return this.loadAsync(this.queuedReason); });
     this.queued = run;
     this.running = run.catch(() => undefined);
     return run;
@@ -138,6 +144,7 @@ export class ZoneStore {
         r = await this.loader.load(file, this.byFile.has(file) ? this.digests.get(file) : undefined);
       } catch (err) {
         this.log.error({ file, err: (err as Error).message }, 'bug: zone worker failed; loading on the main thread');
+        this.digests.delete(file);
         const { zone, problems } = loadZone(file);
         this.apply(file, stamp, zone, problems, reason, now, report);
         continue;
