@@ -406,6 +406,14 @@ export async function startRoamdns(opts: RoamdnsOptions): Promise<RoamdnsServer>
   const stop = async (): Promise<void> => { await proc.stop(); await rm(dir, { recursive: true, force: true }); };
   try {
     await waitForSoa(port, readyZone, proc, 'roamdns serve');
+    // The status API starts after DNS: ready means both (tests read /metrics right away).
+    for (let t0 = Date.now(); ; ) {
+      // Any HTTP answer will do (401 behind status.token_file): the server is listening.
+      const ok = await fetch(`http://${HOST}:${statusPort}/status`).then(async (r) => { await r.arrayBuffer(); return true; }, () => false);
+      if (ok) break;
+      if (Date.now() - t0 > 10_000) throw new Error(`roamdns serve: status API on ${HOST}:${statusPort} not answering\n${proc.output().slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } catch (e) { await stop(); throw e; }
   return { port, statusPort, dir, configPath, proc, stop };
 }
