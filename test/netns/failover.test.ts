@@ -81,7 +81,7 @@ describe.sequential('failover in network namespaces', () => {
     c.startAgent('www2');
     await waitFor(() => c.singleHolders(), 3000, 'the stale alias on www2 to be removed', show);
     await waitFor(() => c.counts().www2 === 1 && c.singleHolders(), 10_000, 'www2 to be balanced in', show);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(3000);
+    expect(Date.now() - t0, `www2 holds a VIP before mature\n${show()}`).toBeGreaterThanOrEqual(3000);
   });
 
   test('4. freeze (SIGSTOP 3 s, SIGCONT): one holder per VIP after resume, not two', async () => {
