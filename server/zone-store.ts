@@ -95,9 +95,7 @@ export class ZoneStore {
     const report: LoadReport = { changed: [], failed: [] };
     const files = zoneFiles(this.source);
     const now = new Date().toISOString();
-    for (const file of files) {
-      const stamp = fileStamp(file);
-      if (reason === 'file change' && stamp !== undefined && this.failedStamp.get(file) === stamp) continue;
+    for (const { file, stamp } of this.toLoad(files, reason)) {
       const { zone, problems } = loadZone(file);
       this.digests.delete(file);
       this.apply(file, stamp, zone, problems, reason, now, report);
@@ -128,9 +126,7 @@ export class ZoneStore {
     const report: LoadReport = { changed: [], failed: [] };
     const files = zoneFiles(this.source);
     const now = new Date().toISOString();
-    for (const file of files) {
-      const stamp = fileStamp(file);
-      if (reason === 'file change' && stamp !== undefined && this.failedStamp.get(file) === stamp) continue;
+    for (const { file, stamp } of this.toLoad(files, reason)) {
       const size = Number(stamp?.split(':')[1] ?? 0);
       if (size < WORKER_MIN_BYTES || !ZoneLoader.available()) {
         const { zone, problems } = loadZone(file);
@@ -162,6 +158,12 @@ export class ZoneStore {
     }
     this.finishLoad(files, report);
     return report;
+  }
+
+  /** The files to (re)load with their stamps: a folder-watch event skips a file that failed and has not changed since. */
+  private toLoad(files: string[], reason: string): { file: string; stamp: string | undefined }[] {
+    return files.map((file) => ({ file, stamp: fileStamp(file) }))
+      .filter(({ file, stamp }) => !(reason === 'file change' && stamp !== undefined && this.failedStamp.get(file) === stamp));
   }
 
   private apply(file: string, stamp: string | undefined, zone: Zone | undefined, problems: ZoneProblem[], reason: string, now: string, report: LoadReport, knownSame?: boolean): void {

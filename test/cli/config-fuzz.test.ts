@@ -15,28 +15,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ConfigError, configSpec, loadConfig, MAX_CONFIG_PROBLEMS_SHOWN } from '../../cli/config.js';
 import type { Spec } from '../../cli/schema.js';
 import { makeTempDir, REPO_ROOT } from '../helpers/roamdns.js';
+import { Rng } from '../helpers/rng.js';
 
 const SEED = Number(process.env.CONFIG_FUZZ_SEED ?? 0xc0f16f22) >>> 0;
 const ONLY = process.env.CONFIG_FUZZ_CASE === undefined ? undefined : Number(process.env.CONFIG_FUZZ_CASE);
 const MUTATED_INPUTS = 5000;
 const PER_INPUT_MS = 1000;
-
-// ---- seeded PRNG (mulberry32) ------------------------------------------------------------------
-
-class Rng {
-  constructor(private s: number) {}
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number { return Math.floor(this.next() * n); }
-  chance(p: number): boolean { return this.next() < p; }
-  pick<T>(a: readonly T[]): T { return a[this.int(a.length)]!; }
-  bytes(n: number): Buffer { const b = Buffer.alloc(n); for (let i = 0; i < n; i++) b[i] = this.int(256); return b; }
-}
 
 const rngFor = (caseNo: number): Rng => new Rng((SEED ^ Math.imul(caseNo + 1, 0x9e3779b1)) >>> 0);
 const replay = (caseNo: number): string => `CONFIG_FUZZ_SEED=${SEED} CONFIG_FUZZ_CASE=${caseNo}`;

@@ -10,6 +10,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { encodeMessage, makeTempDir, parseMessage, query, startRoamdns, type RoamdnsServer } from '../helpers/roamdns.js';
+import { Rng } from '../helpers/rng.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed2026) >>> 0;
 const HOST = '127.0.0.1';
@@ -32,22 +33,6 @@ const ZONE = [
   '*.wild TXT "wildcard"', 'sub NS ns.sub', 'ns.sub A 192.0.2.53',
   '_http._tcp SRV 0 5 80 www', 'caa CAA 0 issue "ca.example.net"', ...BIG_TXT, '',
 ].join('\n');
-
-// ---- seeded PRNG (mulberry32) ------------------------------------------------------------------
-
-class Rng {
-  constructor(private s: number) {}
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number { return Math.floor(this.next() * n); }
-  pick<T>(a: readonly T[]): T { return a[this.int(a.length)]!; }
-  bytes(n: number): Buffer { const b = Buffer.allocUnsafe(n); for (let i = 0; i < n; i++) b[i] = this.int(256); return b; }
-}
 
 // ---- message building blocks -------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ import { MAX_PROBLEMS, originFromFileName, parseZoneText, type ParsedZone } from
 import { formatProblem } from '../../server/zone-state.js';
 import { buildZone, ZoneSet, type Zone } from '../../server/zone.js';
 import { makeTempDir, parseMessage, REPO_ROOT } from '../helpers/roamdns.js';
+import { Rng } from '../helpers/rng.js';
 
 const SEED = Number(process.env.ZONE_FUZZ_SEED ?? 0x20ae5eed) >>> 0;
 const ONLY = process.env.ZONE_FUZZ_CASE === undefined ? undefined : Number(process.env.ZONE_FUZZ_CASE);
@@ -44,24 +45,6 @@ const AT_CAP_MS = 10_000;
 const HEAP_LIMIT = 1536 * 1024 * 1024;
 /** Problems that concern a whole file and so carry line 0. */
 const WHOLE_FILE_CODES = new Set(['no-origin', 'file-unreadable', 'no-soa', 'no-ns']);
-
-// ---- seeded PRNG (mulberry32) ------------------------------------------------------------------
-
-class Rng {
-  constructor(private s: number) {}
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(n: number): number { return Math.floor(this.next() * n); }
-  chance(p: number): boolean { return this.next() < p; }
-  pick<T>(a: readonly T[]): T { return a[this.int(a.length)]!; }
-  /** Random octets as a latin1 string (one char per octet, as the parser reads files). */
-  octets(n: number): string { let s = ''; for (let i = 0; i < n; i++) s += String.fromCharCode(this.int(256)); return s; }
-}
 
 /** Each input has its own generator, so one input can be replayed alone (ZONE_FUZZ_CASE). */
 const rngFor = (caseNo: number): Rng => new Rng((SEED ^ Math.imul(caseNo + 1, 0x9e3779b1)) >>> 0);
