@@ -25,7 +25,7 @@ export function addressesOf(zones: ZoneSet, name: string): string[] {
   const key = nameKey(name);
   const node = zones.find(key)?.nodes.get(key);
   const out: string[] = [];
-  for (const type of [RRType.A, RRType.AAAA]) for (const r of node?.rrsets.get(type)?.rdatas ?? []) out.push(vipText(type, r));
+  for (const type of [RRType.A, RRType.AAAA]) for (const r of node?.get(type)?.rdatas ?? []) out.push(vipText(type, r));
   return out;
 }
 

@@ -5,7 +5,7 @@ import { keyToLabels } from './name.js';
 import { RRType } from './rr.js';
 import { renderError } from './response.js';
 import { ResponseWriter, Rcode, type Query, type WireRecord } from './wire.js';
-import type { Zone, ZoneSet } from './zone.js';
+import { zoneRecords, type Zone, type ZoneSet } from './zone.js';
 
 const MAX_MESSAGE = 65535;
 
@@ -34,11 +34,11 @@ export class AddressList {
   }
 }
 
-function* zoneRecords(zone: Zone): Generator<WireRecord> {
+function* transferRecords(zone: Zone): Generator<WireRecord> {
   const soa = zone.soa;
   const soaRecord: WireRecord = { owner: zone.originLabels, type: RRType.SOA, klass: 1, ttl: soa.ttlSeconds, rdata: soa.rdatas[0]! };
   yield soaRecord;
-  for (const rr of zone.records) {
+  for (const rr of zoneRecords(zone)) {
     if (rr.type === RRType.SOA && rr.owner === zone.origin) continue;
     yield { owner: keyToLabels(rr.owner), type: rr.type, klass: 1, ttl: rr.ttlSeconds, rdata: rr.rdata };
   }
@@ -58,7 +58,7 @@ export function axfrMessages(zones: ZoneSet, query: Query, allowed: boolean, res
   const messages: Buffer[] = [];
   let w = startMessage(query, true, reserveBytes);
   let count = 0;
-  for (const rr of zoneRecords(zone)) {
+  for (const rr of transferRecords(zone)) {
     if (!w.record(rr)) {
       messages.push(endMessage(w, query, count, messages.length === 0));
       w = startMessage(query, false, reserveBytes);

@@ -47,7 +47,7 @@ function walk(zone: Zone, qkey: string, qlabels: readonly string[], qtype: numbe
   const chain: string[] = [];
   for (let k = qkey; k !== zone.origin && k !== '.'; k = parentKey(k)) chain.push(k);
   const apex = zone.nodes.get(zone.origin)!;
-  const apexDname = chain.length > 0 ? apex.rrsets.get(RRType.DNAME) : undefined;
+  const apexDname = chain.length > 0 ? apex.get(RRType.DNAME) : undefined;
   if (apexDname) return { kind: 'dname', node: apex, dname: apexDname };
   let encloser = zone.origin;
   for (let i = chain.length - 1; i >= 0; i--) {
@@ -56,16 +56,16 @@ function walk(zone: Zone, qkey: string, qlabels: readonly string[], qtype: numbe
     if (!node) break;
     if (zone.cuts.has(k) && !(i === 0 && qtype === RRType.DS)) return { kind: 'cut', cut: node };
     // RFC 6672 §3.2: a DNAME at a proper ancestor redirects the whole subtree below it.
-    const dname = i > 0 ? node.rrsets.get(RRType.DNAME) : undefined;
+    const dname = i > 0 ? node.get(RRType.DNAME) : undefined;
     if (dname) return { kind: 'dname', node, dname };
     encloser = k;
   }
   const exact = encloser === qkey ? zone.nodes.get(qkey)! : undefined;
-  if (exact) return exact.rrsets.size === 0 ? { kind: 'nodata' } : { kind: 'data', node: exact, owner: qlabels };
+  if (exact) return exact.size === 0 ? { kind: 'nodata' } : { kind: 'data', node: exact, owner: qlabels };
   const wild = zone.nodes.get(encloser === '.' ? '*.' : '*.' + encloser);
   if (!wild) return { kind: 'nxdomain' };
   // A wildcard that is only an empty non-terminal still matches and yields NODATA (RFC 4592 §2.2.2).
-  return wild.rrsets.size === 0 ? { kind: 'nodata' } : { kind: 'data', node: wild, owner: qlabels };
+  return wild.size === 0 ? { kind: 'nodata' } : { kind: 'data', node: wild, owner: qlabels };
 }
 
 function negative(zone: Zone): Placed[] {
@@ -79,8 +79,8 @@ function addresses(zone: Zone, target: readonly string[] | undefined, out: Place
   if (!isSubdomain(key, zone.origin)) return;
   const node = zone.nodes.get(key);
   if (!node) return;
-  const a = node.rrsets.get(RRType.A);
-  const aaaa = node.rrsets.get(RRType.AAAA);
+  const a = node.get(RRType.A);
+  const aaaa = node.get(RRType.AAAA);
   if (a && !out.some((p) => p.rrset === a)) out.push({ rrset: a });
   if (aaaa && !out.some((p) => p.rrset === aaaa)) out.push({ rrset: aaaa });
 }
@@ -98,7 +98,7 @@ function additionalFor(zone: Zone, placed: Placed[]): Placed[] {
 }
 
 function referral(zone: Zone, cut: ZoneNode, answer: Placed[]): LookupResult {
-  const ns = cut.rrsets.get(RRType.NS)!;
+  const ns = cut.get(RRType.NS)!;
   const authority = [{ rrset: ns }];
   return { kind: 'delegation', zone, answer, authority, additional: additionalFor(zone, authority) };
 }
@@ -122,7 +122,7 @@ export type AnyMode = 'minimal' | 'full';
 function atNode(node: ZoneNode, owner: readonly string[], qtype: number, overlay: AnswerOverlay | undefined, any: AnyMode): { found: Placed[] } | { cname: Placed } | null {
   if (qtype === RRType.ANY) {
     const found: Placed[] = [];
-    const sets = any === 'minimal' ? [...node.rrsets.values()].sort((a, b) => a.type - b.type) : node.rrsets.values();
+    const sets = any === 'minimal' ? [...node.sets].sort((a, b) => a.type - b.type) : node.sets;
     for (const rrset of sets) {
       const placed = place(node, rrset, owner, overlay);
       if (placed) found.push(placed);
@@ -130,12 +130,12 @@ function atNode(node: ZoneNode, owner: readonly string[], qtype: number, overlay
     }
     return { found };
   }
-  const set = node.rrsets.get(qtype);
+  const set = node.get(qtype);
   if (set) {
     const placed = place(node, set, owner, overlay);
     return placed ? { found: [placed] } : null;
   }
-  const cname = node.rrsets.get(RRType.CNAME);
+  const cname = node.get(RRType.CNAME);
   if (cname) return { cname: { rrset: cname, owner } };
   return null;
 }
@@ -149,7 +149,7 @@ function synthesize(labels: readonly string[], owner: string, dname: RRset): RRs
   const prefix = labels.slice(0, labels.length - labelCount(owner));
   const name = [...prefix, ...target];
   if (wireLength(name) > MAX_NAME_OCTETS) return undefined;
-  return { owner: labelsToKey(labels), ownerLabels: [...labels], type: RRType.CNAME, ttlSeconds: dname.ttlSeconds, rdatas: [nameToWire(name)], next: 0 };
+  return { owner: labelsToKey(labels), type: RRType.CNAME, ttlSeconds: dname.ttlSeconds, rdatas: [nameToWire(name)], next: 0 };
 }
 
 /** The zone to answer from; DS at a zone apex belongs to the parent side of the cut (RFC 4034 §5) when we serve it. */

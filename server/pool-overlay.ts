@@ -56,7 +56,7 @@ export function buildOverlay(zones: ZoneSet, policies: readonly PoolPolicy[], se
     if (!node) continue;
     const answers = new Map<number, PoolAnswer>();
     for (const type of [RRType.A, RRType.AAAA]) {
-      const set = node.rrsets.get(type);
+      const set = node.get(type);
       if (set) answers.set(type, poolAnswer(p, set, served, previous?.get(p.key, type)));
     }
     if (answers.size) byName.set(p.key, answers);

@@ -1,6 +1,7 @@
 // Turns a classified lookup result into wire bytes: flags and rcode in one place, round-robin
 // rotation of every RRset, EDNS0 (RFC 6891) and truncation (RFC 2181 §9) by the transport's size limit.
 import type { LookupResult, Placed } from './lookup.js';
+import { keyToLabels } from './name.js';
 import { RRClass } from './rr.js';
 import { ResponseWriter, Rcode, type Edns, type Query, type WireRecord } from './wire.js';
 
@@ -59,7 +60,7 @@ function* recordsOf(placed: Placed[], rotation: number | undefined): Generator<W
       start = set.next++ % n;
       if (set.next >= 0x3fffffff) set.next = 0;
     }
-    const owner = p.owner ?? set.ownerLabels;
+    const owner = p.owner ?? keyToLabels(set.owner);
     const ttl = p.ttlSeconds ?? set.ttlSeconds;
     const count = p.limit === undefined ? n : Math.min(n, p.limit);
     for (let i = 0; i < count; i++) {

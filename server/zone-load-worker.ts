@@ -11,7 +11,7 @@ export interface LoadResponse {
   origin: string;
   problems: import('./zone-state.js').ZoneProblem[];
   /** Absent when the file has errors. */
-  packed?: { buf: ArrayBuffer; length: number; files: string[]; count: number; digest: string };
+  packed?: { buf: ArrayBuffer; length: number; count: number; digest: string };
   crash?: string;
 }
 
@@ -23,7 +23,7 @@ parentPort?.on('message', (m: LoadRequest) => {
     const p = packRecords(parsed.records);
     const digest = createHash('sha256').update(p.buf).digest('hex');
     const buf = p.buf.buffer.slice(p.buf.byteOffset, p.buf.byteOffset + p.buf.length) as ArrayBuffer;
-    parentPort!.postMessage({ id: m.id, origin: parsed.origin, problems: parsed.problems, packed: { buf, length: p.buf.length, files: p.files, count: p.count, digest } } satisfies LoadResponse, [buf]);
+    parentPort!.postMessage({ id: m.id, origin: parsed.origin, problems: parsed.problems, packed: { buf, length: p.buf.length, count: p.count, digest } } satisfies LoadResponse, [buf]);
   } catch (err) {
     parentPort!.postMessage({ id: m.id, origin: '', problems: [], crash: (err as Error).stack ?? String(err) } satisfies LoadResponse);
   }

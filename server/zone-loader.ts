@@ -5,7 +5,6 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { LoadRequest, LoadResponse } from './zone-load-worker.js';
-import { RecordReader } from './zone-pack.js';
 import type { ZoneProblem } from './zone-state.js';
 import { ZoneBuilder, type Zone } from './zone.js';
 
@@ -66,14 +65,12 @@ export class ZoneLoader {
     if (r.crash) throw new Error(`zone worker: ${r.crash}`);
     if (!r.packed) return { problems: r.problems };
     if (r.packed.digest === skipDigest) return { problems: r.problems, digest: r.packed.digest };
-    const reader = new RecordReader({ buf: Buffer.from(r.packed.buf, 0, r.packed.length), files: r.packed.files, count: r.packed.count });
-    const builder = new ZoneBuilder(r.origin);
-    while (!reader.done) {
+    const builder = new ZoneBuilder(r.origin, { buf: Buffer.from(r.packed.buf, 0, r.packed.length), count: r.packed.count });
+    while (!builder.done) {
       const t0 = performance.now();
-      do {
-        for (let i = 0; i < 256 && !reader.done; i++) builder.add(reader.next()!);
-      } while (!reader.done && performance.now() - t0 < SLICE_MS);
-      if (!reader.done) await new Promise<void>((resolve) => setImmediate(resolve));
+      do builder.step(256);
+      while (!builder.done && performance.now() - t0 < SLICE_MS);
+      if (!builder.done) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     return { zone: builder.finish(), problems: r.problems, digest: r.packed.digest };
   }

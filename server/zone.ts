@@ -2,12 +2,11 @@
 // lookup needs (empty non-terminals, delegation points, wildcard presence) computed once at load.
 import { isSubdomain, keyToLabels, parentKey } from './name.js';
 import { RRType, soaFields, type ResourceRecord } from './rr.js';
+import { packRecords, RecordReader, unpackRecords, type PackedRecords } from './zone-pack.js';
 
 export interface RRset {
-  /** Canonical owner key. */
+  /** Canonical owner key (the owner's labels: keyToLabels). */
   owner: string;
-  /** Owner labels (lower-case) for encoding. */
-  ownerLabels: string[];
   type: number;
   ttlSeconds: number;
   /** Distinct RDATAs in zone-file order. */
@@ -16,10 +15,43 @@ export interface RRset {
   next: number;
 }
 
-export interface ZoneNode {
-  key: string;
-  /** Empty for an empty non-terminal (RFC 8020: the name exists, it has no data). */
-  rrsets: Map<number, RRset>;
+const NO_SETS: RRset[] = [];
+const NO_RDATAS: Buffer[] = [];
+
+/**
+ * Appends to an array, keeping small arrays at their exact size (V8 grows an array by 16 or
+ * more slots per push: 136 wasted bytes for each of a million one-record RRsets).
+ */
+function append<T>(a: T[], x: T): T[] {
+  if (a.length >= 8) { a.push(x); return a; }
+  const b = new Array<T>(a.length + 1);
+  for (let i = 0; i < a.length; i++) b[i] = a[i]!;
+  b[a.length] = x;
+  return b;
+}
+
+/**
+ * A name of the zone and its RRsets, in the order their first record came. No RRsets: an
+ * empty non-terminal (RFC 8020: the name exists, it has no data). An array, not a Map: almost
+ * every name has one or two RRsets, and a Map per name costs hundreds of bytes.
+ */
+export class ZoneNode {
+  sets: RRset[] = NO_SETS;
+  constructor(readonly key: string) {}
+
+  get(type: number): RRset | undefined {
+    const s = this.sets;
+    for (let i = 0; i < s.length; i++) if (s[i]!.type === type) return s[i];
+    return undefined;
+  }
+
+  has(type: number): boolean {
+    return this.get(type) !== undefined;
+  }
+
+  get size(): number {
+    return this.sets.length;
+  }
 }
 
 export interface Zone {
@@ -33,44 +65,69 @@ export interface Zone {
   /** Keys of delegation points (NS below the apex). */
   cuts: Set<string>;
   recordCount: number;
-  /** The records as loaded, in file order (for AXFR). */
-  records: ResourceRecord[];
+  /**
+   * The records as loaded, in file order (for AXFR), packed: about 30 bytes a record. Two
+   * zones hold the same data iff these buffers are equal. The RRsets' RDATAs are views into it.
+   */
+  packed: PackedRecords;
 }
 
 /**
- * Builds the model from checked records (no out-of-zone data, one SOA at the apex), one record
- * at a time so a large zone can be built in slices between queries (ZoneStore.reload).
+ * Builds the model from checked records (no out-of-zone data, one SOA at the apex) packed in
+ * one buffer, a slice at a time so a large zone can be built between queries (ZoneStore.reload).
  * Duplicate RDATAs collapse (RFC 2181 §5); an RRset takes the TTL of its first record
  * (RFC 2181 §5.2; the checker warns when they differ).
  */
 export class ZoneBuilder {
   private readonly nodes = new Map<string, ZoneNode>();
-  private readonly kept: ResourceRecord[] = [];
   private readonly cuts = new Set<string>();
+  private readonly reader: RecordReader;
+  private count = 0;
+  /** Only when a record was dropped (checked zones have none to drop): the ones kept, to pack again. */
+  private kept: ResourceRecord[] | undefined;
 
-  constructor(readonly origin: string) {
+  constructor(readonly origin: string, private readonly input: PackedRecords) {
     this.node(origin);
+    this.reader = new RecordReader(input);
+  }
+
+  get done(): boolean {
+    return this.reader.done;
+  }
+
+  /** Adds up to `max` more records; returns how many it read. */
+  step(max: number): number {
+    let i = 0;
+    for (; i < max; i++) {
+      const rr = this.reader.next();
+      if (!rr) break;
+      this.add(rr);
+    }
+    return i;
   }
 
   private node(key: string): ZoneNode {
     let n = this.nodes.get(key);
-    if (!n) { n = { key, rrsets: new Map() }; this.nodes.set(key, n); }
+    if (!n) { n = new ZoneNode(key); this.nodes.set(key, n); }
     return n;
   }
 
-  add(rr: ResourceRecord): void {
+  private add(rr: ResourceRecord): void {
     const { nodes, origin } = this;
-    if (!isSubdomain(rr.owner, origin)) return;
-    const n = this.node(rr.owner);
-    let set = n.rrsets.get(rr.type);
-    if (!set) {
-      set = { owner: rr.owner, ownerLabels: keyToLabels(rr.owner), type: rr.type, ttlSeconds: rr.ttlSeconds, rdatas: [], next: 0 };
-      n.rrsets.set(rr.type, set);
-      if (rr.type === RRType.NS && rr.owner !== origin) this.cuts.add(rr.owner);
+    const n = isSubdomain(rr.owner, origin) ? this.node(rr.owner) : undefined;
+    let set = n?.get(rr.type);
+    if (n && !set) {
+      set = { owner: n.key, type: rr.type, ttlSeconds: rr.ttlSeconds, rdatas: NO_RDATAS, next: 0 };
+      n.sets = append(n.sets, set);
+      if (rr.type === RRType.NS && rr.owner !== origin) this.cuts.add(n.key);
     }
-    if (set.rdatas.some((r) => r.equals(rr.rdata))) return;
-    set.rdatas.push(rr.rdata);
-    this.kept.push(rr);
+    if (!set || set.rdatas.some((r) => r.equals(rr.rdata))) {
+      this.drop();
+      return;
+    }
+    set.rdatas = append(set.rdatas, rr.rdata);
+    this.count++;
+    this.kept?.push(rr);
     // Every ancestor up to the apex exists, possibly as an empty non-terminal.
     for (let k = rr.owner; k !== origin; ) {
       k = parentKey(k);
@@ -79,24 +136,37 @@ export class ZoneBuilder {
     }
   }
 
+  /** The record just read is not kept: from now on the kept ones are listed (all before it were kept). */
+  private drop(): void {
+    if (this.kept) return;
+    this.kept = [];
+    const r = new RecordReader(this.input);
+    for (let i = 0; i < this.count; i++) this.kept.push(r.next()!);
+  }
+
   finish(): Zone {
     const { nodes, origin } = this;
-    const soa = nodes.get(origin)!.rrsets.get(RRType.SOA);
+    while (!this.done) this.step(4096);
+    const soa = nodes.get(origin)!.get(RRType.SOA);
     if (!soa) throw new Error(`zone ${origin} has no SOA at its apex`);
     const f = soaFields(soa.rdatas[0]!);
     return {
       origin, originLabels: keyToLabels(origin), serial: f.serial, soa,
       negativeTtlSeconds: Math.min(soa.ttlSeconds, f.minimum),
-      nodes, cuts: this.cuts, recordCount: this.kept.length, records: this.kept,
+      nodes, cuts: this.cuts, recordCount: this.count,
+      packed: this.kept ? packRecords(this.kept) : this.input,
     };
   }
 }
 
 /** Builds the model in one go (see ZoneBuilder). */
-export function buildZone(origin: string, records: ResourceRecord[]): Zone {
-  const b = new ZoneBuilder(origin);
-  for (const rr of records) b.add(rr);
-  return b.finish();
+export function buildZone(origin: string, records: readonly ResourceRecord[]): Zone {
+  return new ZoneBuilder(origin, packRecords(records)).finish();
+}
+
+/** The records of a zone as loaded, in file order. */
+export function zoneRecords(zone: Zone): Iterable<ResourceRecord> {
+  return unpackRecords(zone.packed);
 }
 
 /** A set of zones, matched by the closest enclosing origin. */

@@ -385,8 +385,22 @@ export async function waitForSoa(port: number, origin: string, proc: ManagedProc
 export interface RoamdnsServer { port: number; statusPort: number; dir: string; configPath: string; proc: ManagedProcess; stop(): Promise<void> }
 export interface RoamdnsOptions { zones: string[] | string; transferAllow?: string[]; extraYaml?: string; readyZone?: string; /** More lines under `dns:` (indented two spaces). */ dnsYaml?: string }
 
-/** Starts `node dist/cli/main.js serve` with a generated config; resolves once it answers SOA. */
+/**
+ * Starts `node dist/cli/main.js serve` with a generated config; resolves once it answers SOA.
+ * The ports are free when picked, but a large zone loads for seconds before the server binds
+ * them, and tests running beside may take one meanwhile: on EADDRINUSE it starts again on others.
+ */
 export async function startRoamdns(opts: RoamdnsOptions): Promise<RoamdnsServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRoamdnsOnce(opts);
+    } catch (e) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function startRoamdnsOnce(opts: RoamdnsOptions): Promise<RoamdnsServer> {
   const cli = path.join(REPO_ROOT, 'dist/cli/main.js');
   if (!existsSync(cli)) throw new Error(`${cli} not found: build roamdns first (npx tsc -p tsconfig.json)`);
   // Ready when the first zone (by file name `<origin>.zone`, or readyZone) answers its SOA.

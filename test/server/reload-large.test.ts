@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { encodeMessage, makeTempDir, parseMessage, startRoamdns, type RoamdnsServer } from '../helpers/roamdns.js';
 import { packRecords, RecordReader } from '../../server/zone-pack.js';
+import { buildZone, zoneRecords } from '../../server/zone.js';
 
 const ORIGIN = 'large.test.';
 const HOSTS = 200_000;
@@ -23,19 +24,34 @@ function zoneText(serial: number): string {
 }
 
 describe('packed records', () => {
-  test('round-trip: owner, type, class, TTL, RDATA, file and line', () => {
+  test('round-trip: owner, type, TTL, RDATA (class IN; file and line are not kept)', () => {
     const recs = [
-      { owner: 'a.example.', type: 1, klass: 1, ttlSeconds: 60, rdata: Buffer.from([192, 0, 2, 1]), file: 'x.zone', line: 3 },
+      { owner: 'a.example.', type: 1, klass: 1, ttlSeconds: 60, rdata: Buffer.from([192, 0, 2, 1]) },
+      { owner: 'a.example.', type: 28, klass: 1, ttlSeconds: 60, rdata: Buffer.alloc(16, 1) },
       { owner: 'ü.example.', type: 16, klass: 1, ttlSeconds: 0x7fffffff, rdata: Buffer.alloc(300, 7) },
-      { owner: 'b.example.', type: 65534, klass: 1, ttlSeconds: 0, rdata: Buffer.alloc(0), file: 'y.zone', line: 1 },
+      { owner: 'b.example.', type: 65534, klass: 1, ttlSeconds: 0, rdata: Buffer.alloc(0) },
+      { owner: 'a.example.', type: 1, klass: 1, ttlSeconds: 60, rdata: Buffer.from([192, 0, 2, 2]) },
     ];
-    const p = packRecords(recs);
-    expect(p.files).toEqual(['x.zone', 'y.zone']);
+    const p = packRecords(recs.map((r, i) => ({ ...r, file: 'x.zone', line: i + 1 })));
+    expect(p.count).toBe(5);
     const r = new RecordReader(p);
     const out = [];
     for (let x = r.next(); x; x = r.next()) out.push(x);
     expect(out).toEqual(recs);
+    expect(out[1]!.owner).toBe(out[0]!.owner);
     expect(r.done).toBe(true);
+  });
+
+  test('a zone keeps its records packed: AXFR order, duplicates and out-of-zone records dropped', () => {
+    const a = (owner: string, last: number, ttl = 60) => ({ owner, type: 1, klass: 1, ttlSeconds: ttl, rdata: Buffer.from([192, 0, 2, last]) });
+    const soa = { owner: 'example.', type: 6, klass: 1, ttlSeconds: 60, rdata: Buffer.concat([Buffer.from([0, 0]), Buffer.alloc(20)]) };
+    const zone = buildZone('example.', [soa, a('x.example.', 1), a('other.', 9), a('x.example.', 1, 30), a('y.z.example.', 2)]);
+    expect([...zoneRecords(zone)].map((r) => `${r.owner} ${r.rdata[3] ?? ''}`)).toEqual(['example. 0', 'x.example. 1', 'y.z.example. 2']);
+    expect(zone.recordCount).toBe(3);
+    expect(zone.nodes.get('z.example.')!.size).toBe(0); // the empty non-terminal
+    expect(zone.nodes.get('x.example.')!.get(1)!.rdatas.length).toBe(1);
+    const same = buildZone('example.', [soa, a('x.example.', 1), a('y.z.example.', 2)]);
+    expect(same.packed.buf.equals(zone.packed.buf)).toBe(true);
   });
 });
 
