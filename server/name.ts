@@ -7,16 +7,25 @@ export const MAX_NAME_OCTETS = 255; // RFC 1035 §2.3.4, wire form including the
 
 /** Lower-cases ASCII A-Z only; DNS case-insensitivity is ASCII-only (RFC 4343 §3). */
 export function asciiLower(s: string): string {
-  let out = '';
-  for (let i = 0; i < s.length; i++) {
+  let i = 0;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) break;
+  }
+  if (i === s.length) return s; // the common case: nothing to lower, no new string
+  let out = s.slice(0, i);
+  for (; i < s.length; i++) {
     const c = s.charCodeAt(i);
     out += c >= 0x41 && c <= 0x5a ? String.fromCharCode(c + 32) : s[i];
   }
   return out;
 }
 
+const NEEDS_ESCAPE = /[^\x21-\x7e]|[.\\"();$@]/;
+
 /** Presentation form of one label: escapes '.', '\\', '"', '(', ')', ';', '$', '@' and non-printables. */
 export function escapeLabel(label: string): string {
+  if (!NEEDS_ESCAPE.test(label)) return label;
   let out = '';
   for (let i = 0; i < label.length; i++) {
     const c = label.charCodeAt(i);
@@ -30,7 +39,11 @@ export function escapeLabel(label: string): string {
 /** Labels (root excluded) to the canonical key, e.g. ['www','example','com'] -> 'www.example.com.'. */
 export function labelsToKey(labels: readonly string[]): string {
   if (labels.length === 0) return '.';
-  return labels.map((l) => escapeLabel(asciiLower(l))).join('.') + '.';
+  // One join, so the key is one flat string (hashing a concatenation first flattens it).
+  const parts = new Array<string>(labels.length + 1);
+  for (let i = 0; i < labels.length; i++) parts[i] = escapeLabel(asciiLower(labels[i]!));
+  parts[labels.length] = '';
+  return parts.join('.');
 }
 
 /** Labels to presentation form, case preserved. */

@@ -10,8 +10,10 @@ type Report = (rr: ResourceRecord, severity: ZoneProblem['severity'], code: stri
 
 export function targetWarnings(z: ZoneIndex, report: Report): void {
   for (const [owner, node] of z.nodes) {
+    const delegation = owner !== z.apex && node.has(RRType.NS);
+    if (!delegation && !node.has(RRType.MX) && !node.has(RRType.SRV)) continue; // nothing to check: skip the walk
     if (isOccluded(z, keyToLabels(owner))) continue;
-    if (owner !== z.apex && node.has(RRType.NS)) {
+    if (delegation) {
       for (const ns of node.get(RRType.NS)!) checkGlue(z, owner, ns, report);
       continue;
     }

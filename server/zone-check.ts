@@ -7,7 +7,7 @@ import { CNAME_COMPANIONS, SINGLETON_TYPES } from './rr-mnemonics.js';
 import { canonicalRdataKey } from './rdata-wire.js';
 import { type ParseOptions, type ParsedZone, parseZoneFile } from './zone-parser.js';
 import { ProblemList, type ZoneProblem } from './zone-state.js';
-import { type ZoneIndex, buildIndex, findAddress } from './zone-index.js';
+import { type ZoneIndex, ZoneNode, buildIndex, findAddress } from './zone-index.js';
 import { targetWarnings } from './zone-check-targets.js';
 
 type Report = (rr: Pick<ResourceRecord, 'file' | 'line'>, severity: ZoneProblem['severity'], code: string, message: string) => void;
@@ -17,13 +17,13 @@ export function checkZone(parsed: ParsedZone): ParsedZone {
   const problems = new ProblemList(parsed.problems);
   const report: Report = (rr, severity, code, message) => problems.add({ file: rr.file ?? '', line: rr.line ?? 0, severity, code, message });
   const origin = parsed.origin;
-  const inZone = parsed.records.filter((rr) => {
-    if (isSubdomain(rr.owner, origin)) return true;
-    report(rr, 'warning', 'out-of-zone', `ignoring out-of-zone data (${rr.owner} is not in ${origin})`);
-    return false;
+  const inZone = new Uint8Array(parsed.records.length);
+  parsed.records.forEach((rr, i) => {
+    if (isSubdomain(rr.owner, origin)) inZone[i] = 1;
+    else report(rr, 'warning', 'out-of-zone', `ignoring out-of-zone data (${rr.owner} is not in ${origin})`);
   });
-  const records = mergeRRsets(parsed.records, inZone, report);
-  const z = buildIndex(origin, labelsOf(origin).length, records);
+  const { records, nodes } = mergeRRsets(parsed.records, inZone, report);
+  const z = buildIndex(origin, labelsOf(origin).length, nodes);
   // With no record at all, zone-wide problems name the file (line 0: the whole file).
   const firstLine = records[0] ?? parsed.records[0] ?? { file: parsed.file ?? '', line: 0 };
   checkApex(z, firstLine, report);
@@ -58,58 +58,89 @@ function labelsOf(key: string): string[] {
  * the same owner BIND keeps the first TTL ("TTL set to prior TTL"); when the RRset comes back
  * later in the file, the later run's TTL replaces the earlier one. We do the same, with warnings.
  */
-function mergeRRsets(all: ResourceRecord[], inZone: ResourceRecord[], report: Report): ResourceRecord[] {
+function mergeRRsets(all: ResourceRecord[], inZone: Uint8Array, report: Report): { records: ResourceRecord[]; nodes: Map<string, ZoneNode> } {
   const blockOf = loadBlocks(all);
-  const sets = new Map<string, { ttl: number; block: number; keys: Set<string>; first: ResourceRecord }>();
+  // Owner -> its records by type (the index the checks run on, built in the same pass) and,
+  // in step with its types, what the merge needs to know of each RRset. RDATA keys are made
+  // only once an RRset has a second record: most have one, and a million keys cost seconds.
+  const nodes = new Map<string, MergeNode>();
   const kept: ResourceRecord[] = [];
-  for (const rr of inZone) {
-    const id = `${rr.owner} ${rr.type}`;
-    const set = sets.get(id);
-    const key = canonicalRdataKey(rr.type, rr.rdata);
-    if (!set) {
-      sets.set(id, { ttl: rr.ttlSeconds, block: blockOf.get(rr)!, keys: new Set([key]), first: rr });
+  const keptIn: MergeSet[] = [];
+  for (let i = 0; i < all.length; i++) {
+    if (!inZone[i]) continue;
+    const rr = all[i]!;
+    const node = nodes.get(rr.owner);
+    const at = node ? node.types.indexOf(rr.type) : -1;
+    if (at < 0) {
+      const fresh: MergeSet = { ttl: rr.ttlSeconds, block: blockOf[i]!, first: rr };
+      if (!node) nodes.set(rr.owner, new MergeNode(rr, fresh));
+      else {
+        node.types.push(rr.type);
+        node.sets.push([rr]);
+        node.merge.push(fresh);
+      }
       kept.push(rr);
+      keptIn.push(fresh);
       continue;
     }
+    const set = node!.merge[at]!;
     if (rr.ttlSeconds !== set.ttl) {
-      const sameRun = set.block === blockOf.get(rr);
+      const sameRun = set.block === blockOf[i];
       report(rr, 'warning', 'ttl-mismatch', `${rr.owner} ${typeName(rr.type)}: TTL ${rr.ttlSeconds} differs from the RRset's TTL ${set.ttl} (line ${set.first.line}); ` +
         (sameRun ? `using ${set.ttl} for the whole RRset as BIND does` : `BIND uses the later TTL ${rr.ttlSeconds} for the whole RRset`));
       if (!sameRun) set.ttl = rr.ttlSeconds;
     }
-    set.block = blockOf.get(rr)!;
+    set.block = blockOf[i]!;
+    set.keys ??= new Set([canonicalRdataKey(set.first.type, set.first.rdata)]);
+    const key = canonicalRdataKey(rr.type, rr.rdata);
     if (set.keys.has(key)) {
       report(rr, 'warning', 'duplicate-record', `${rr.owner} ${typeName(rr.type)}: duplicate of a record on line ${set.first.line}; ignored`);
       continue;
     }
     set.keys.add(key);
+    node!.sets[at]!.push(rr);
     kept.push(rr);
+    keptIn.push(set);
   }
-  return kept.map((rr) => ({ ...rr, ttlSeconds: sets.get(`${rr.owner} ${rr.type}`)!.ttl }));
+  // The checks do not look at TTLs: the index keeps the records as read.
+  const records = kept.map((rr, i) => (rr.ttlSeconds === keptIn[i]!.ttl ? rr : { ...rr, ttlSeconds: keptIn[i]!.ttl }));
+  return { records, nodes };
+}
+
+interface MergeSet { ttl: number; block: number; first: ResourceRecord; keys?: Set<string> }
+
+/** An index node with the merge state of each of its RRsets (in step with `types`). */
+class MergeNode extends ZoneNode {
+  readonly merge: MergeSet[];
+  constructor(first: ResourceRecord, set: MergeSet) {
+    super(first);
+    this.merge = [set];
+  }
 }
 
 /**
  * BIND's loader batches consecutive lines of one owner (one file) and commits them together;
  * lines for a name that the batch's NS records point at are glue and do not end the batch
- * (master.c is_glue). Returns the batch number of each record.
+ * (master.c is_glue). Returns the batch number of each record (by its index).
  */
-function loadBlocks(all: ResourceRecord[]): Map<ResourceRecord, number> {
-  const blockOf = new Map<ResourceRecord, number>();
+function loadBlocks(all: ResourceRecord[]): Int32Array {
+  const blockOf = new Int32Array(all.length);
   let block = 0;
   let cur: { owner: string; file?: string; id: number; nsTargets: Set<string> } | undefined;
   let glue: { owner: string; file?: string; id: number } | undefined;
-  for (const rr of all) {
+  for (let i = 0; i < all.length; i++) {
+    const rr = all[i]!;
     if (glue && (glue.owner !== rr.owner || glue.file !== rr.file)) glue = undefined;
     if (!glue && cur && cur.file === rr.file && cur.owner !== rr.owner && cur.nsTargets.has(rr.owner)) {
       glue = { owner: rr.owner, file: rr.file, id: ++block };
     }
     if (glue) {
-      blockOf.set(rr, glue.id);
+      blockOf[i] = glue.id;
       continue;
     }
     if (!cur || cur.owner !== rr.owner || cur.file !== rr.file) cur = { owner: rr.owner, file: rr.file, id: ++block, nsTargets: new Set() };
     if (rr.type === RRType.NS) cur.nsTargets.add(labelsToKey(readUncompressedName(rr.rdata, 0).labels));
-    blockOf.set(rr, cur.id);
+    blockOf[i] = cur.id;
   }
   return blockOf;
 }
@@ -121,7 +152,7 @@ function checkApex(z: ZoneIndex, where: Pick<ResourceRecord, 'file' | 'line'>, r
   if (!apex?.has(RRType.NS)) report(apex?.get(RRType.SOA)?.[0] ?? where, 'error', 'no-ns', `zone ${z.apex} has no NS records at its apex`);
 }
 
-function checkNode(owner: string, node: Map<number, ResourceRecord[]>, origin: string, report: Report): void {
+function checkNode(owner: string, node: ZoneNode, origin: string, report: Report): void {
   const first = (type: number): ResourceRecord => node.get(type)![0]!;
   if (node.has(RRType.SOA) && owner !== origin) {
     report(first(RRType.SOA), 'error', 'soa-not-at-apex', `SOA record not at top of zone (${owner}; the zone is ${origin})`);
@@ -132,13 +163,14 @@ function checkNode(owner: string, node: Map<number, ResourceRecord[]>, origin: s
   if (node.has(RRType.NS) && owner.startsWith('*.')) {
     report(first(RRType.NS), 'error', 'wildcard-ns', `NS records may not be owned by a wildcard name (${owner}, RFC 4592 §4.2)`);
   }
-  for (const [type, set] of node) {
+  for (let i = 0; i < node.types.length; i++) {
+    const type = node.types[i]!, set = node.sets[i]!;
     if (SINGLETON_TYPES.has(type) && set.length > 1) {
       report(set[1]!, 'error', 'multiple-singleton', `${owner} has ${set.length} different ${typeName(type)} records; only one is allowed (RFC 2181 §10.1)`);
     }
   }
-  const others = [...node.keys()].filter((t) => t !== RRType.CNAME && !CNAME_COMPANIONS.has(t));
-  if (node.has(RRType.CNAME) && others.length > 0) {
+  const others = node.has(RRType.CNAME) ? node.types.filter((t) => t !== RRType.CNAME && !CNAME_COMPANIONS.has(t)) : [];
+  if (others.length > 0) {
     report(first(RRType.CNAME), 'error', 'cname-and-other-data', `${owner} has a CNAME and other data (${others.map(typeName).join(', ')}); a CNAME must be alone (RFC 1034 §3.6.2)`);
   }
 }

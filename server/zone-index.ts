@@ -4,7 +4,24 @@
 import { labelsToKey, parentKey } from './name.js';
 import { RRType, type ResourceRecord } from './rr.js';
 
-export type ZoneNode = Map<number, ResourceRecord[]>;
+/** The records of one name by type, in the order the types came (arrays: a Map per name costs seconds on a million names). */
+export class ZoneNode {
+  readonly types: number[];
+  readonly sets: ResourceRecord[][];
+  constructor(first: ResourceRecord) {
+    this.types = [first.type];
+    this.sets = [[first]];
+  }
+
+  get(type: number): ResourceRecord[] | undefined {
+    const i = this.types.indexOf(type);
+    return i < 0 ? undefined : this.sets[i];
+  }
+
+  has(type: number): boolean {
+    return this.types.includes(type);
+  }
+}
 
 export interface ZoneIndex {
   apex: string;
@@ -18,16 +35,11 @@ export interface ZoneIndex {
   enclosers: Map<string, string>;
 }
 
-export function buildIndex(apex: string, apexLabelCount: number, records: ResourceRecord[]): ZoneIndex {
-  const nodes = new Map<string, ZoneNode>();
+/** The index of names grouped by owner (zone-check.ts mergeRRsets builds them): adds the empty non-terminals. */
+export function buildIndex(apex: string, apexLabelCount: number, nodes: Map<string, ZoneNode>): ZoneIndex {
   const nonTerminals = new Set<string>();
-  for (const rr of records) {
-    let node = nodes.get(rr.owner);
-    if (!node) nodes.set(rr.owner, (node = new Map()));
-    const set = node.get(rr.type);
-    if (set) set.push(rr);
-    else node.set(rr.type, [rr]);
-    for (let k = rr.owner; k !== apex && k !== '.'; ) {
+  for (const owner of nodes.keys()) {
+    for (let k = owner; k !== apex && k !== '.'; ) {
       k = parentKey(k);
       if (nonTerminals.has(k)) break; // its ancestors are in already
       nonTerminals.add(k);
