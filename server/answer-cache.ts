@@ -7,7 +7,8 @@
 import type { AnswerOverlay } from './pool-overlay.js';
 import { lookup, type AnyMode } from './lookup.js';
 import type { DnsMetrics } from './metrics.js';
-import { renderResponse, rotationCount, type Transport } from './response.js';
+import { EDNS_UDP_SIZE, renderResponse, rotationCount, type Transport } from './response.js';
+import { parentKey } from './name.js';
 import { RRClass, RRType } from './rr.js';
 import { parseQuery, type Query } from './wire.js';
 import type { ZoneSet } from './zone.js';
@@ -28,6 +29,7 @@ interface Peek {
   key: string;
   qend: number;
   dnssecOk: boolean;
+  edns: boolean;
 }
 
 /*
@@ -89,7 +91,32 @@ export function peek(msg: Buffer, transport: Transport): Peek | undefined {
     if (p !== end) return undefined;
     cls += 1;
   } else if (qend !== len) return undefined;
-  return { key: msg.toString('latin1', 12, qend).toLowerCase() + cls, qend, dnssecOk };
+  return { key: msg.toString('latin1', 12, qend).toLowerCase() + cls, qend, dnssecOk, edns: ar === 1 };
+}
+
+/** Octets that a name key writes escaped ('.', '\\', '"', '(', ')', ';', '$', '@'): such names take the general path. */
+const ESCAPED = new Uint8Array(256);
+for (const c of '.\\"();$@') ESCAPED[c.charCodeAt(0)] = 1;
+for (let c = 0; c <= 0x20; c++) ESCAPED[c] = 1;
+for (let c = 0x7f; c < 256; c++) ESCAPED[c] = 1;
+const keyScratch = Buffer.allocUnsafe(256);
+
+/** The canonical key ("www.example.com.") of the question name that peek() accepted, or undefined when it needs escapes. */
+function wireKey(msg: Buffer, end: number): string | undefined {
+  let w = 0;
+  for (let o = 12; o < end; ) {
+    const l = msg[o]!;
+    if (l === 0) break;
+    for (let i = o + 1; i <= o + l; i++) {
+      let c = msg[i]!;
+      if (c >= 0x41 && c <= 0x5a) c += 32;
+      else if (ESCAPED[c] === 1) return undefined;
+      keyScratch[w++] = c;
+    }
+    keyScratch[w++] = 0x2e;
+    o += 1 + l;
+  }
+  return keyScratch.toString('latin1', 0, w);
 }
 
 /** Two generations of at most `cap` entries each (see the table above). */
@@ -133,8 +160,16 @@ export class AnswerCache {
   private readonly poolKeys = new Set<string>();
   private readonly counters = new Map<string, () => void>();
 
+  /** Answers written straight from the zone (direct()), not from an entry. */
+  directAnswers = 0;
+  private readonly directUdp: () => void;
+  private readonly directTcp: () => void;
+
   /** `any` must be the handler's (HandlerContext.any): both paths give the same bytes. */
-  constructor(private readonly metrics: DnsMetrics, private readonly any: AnyMode = 'minimal') {}
+  constructor(private readonly metrics: DnsMetrics, private readonly any: AnyMode = 'minimal') {
+    this.directUdp = this.counter(metrics.queries, { transport: 'udp', rcode: 'NOERROR' });
+    this.directTcp = this.counter(metrics.queries, { transport: 'tcp', rcode: 'NOERROR' });
+  }
 
   get size(): number {
     return this.positive.size + this.negative.size;
@@ -158,6 +193,10 @@ export class AnswerCache {
     }
     const p = peek(msg, transport);
     if (!p) return undefined;
+    // Before the entries: on a large zone most of these are first asked, and four misses in the
+    // generations cost more than writing the answer.
+    const direct = this.direct(msg, p, transport, zones, overlay);
+    if (direct) return direct;
     let e = this.positive.get(p.key) ?? this.negative.get(p.key);
     if (!e) {
       e = this.build(msg, transport, zones, overlay);
@@ -183,6 +222,67 @@ export class AnswerCache {
     if (p.dnssecOk && e.optFlagsAt >= 0) out[e.optFlagsAt]! |= 0x80;
     e.countQuery();
     e.countExtra?.();
+    return out;
+  }
+
+  /**
+   * The A or AAAA records of a name that has them, written straight from the zone: no entry is
+   * kept, so a zone of a million names answers them all without a million cache entries. The
+   * bytes are the general path's (the same header, the question as asked, the owner as a pointer
+   * to it, the records from the RRset's own rotation cursor, the same OPT). Declines (undefined)
+   * whatever else could change the answer: a health-managed name, a zone cut at or above the
+   * name, a DNAME in the zone, a name that needs escaping, an answer that does not fit.
+   */
+  private direct(msg: Buffer, p: Peek, transport: Transport, zones: ZoneSet, overlay: AnswerOverlay | undefined): Buffer | undefined {
+    const typeAt = p.qend - 4;
+    const qtype = (msg[typeAt]! << 8) | msg[typeAt + 1]!;
+    if ((qtype !== RRType.A && qtype !== RRType.AAAA) || typeAt === 13) return undefined; // 13: the root name
+    const key = wireKey(msg, typeAt);
+    if (key === undefined) return undefined;
+    const zone = zones.find(key);
+    const set = zone?.nodes.get(key)?.get(qtype);
+    if (!zone || !set || zone.hasDname || (overlay !== undefined && overlay.size > 0 && overlay.get(key, qtype) !== undefined)) return undefined;
+    if (zone.cuts.size > 0) for (let k = key; k !== zone.origin; k = parentKey(k)) if (zone.cuts.has(k)) return undefined;
+    const rdatas = set.rdatas;
+    const n = rdatas.length;
+    let size = p.qend;
+    for (let i = 0; i < n; i++) size += 12 + rdatas[i]!.length;
+    const limit = transport === 'tcp' ? 0xffff : p.edns ? EDNS_UDP_SIZE : 512;
+    if (size + (p.edns ? 11 : 0) > limit) return undefined; // the general path truncates
+    if (p.edns) size += 11;
+    let start = 0;
+    if (n > 1) {
+      start = set.next++ % n;
+      if (set.next >= 0x3fffffff) set.next = 0;
+    }
+    const out = Buffer.allocUnsafe(size);
+    msg.copy(out, 0, 0, p.qend);
+    out[2] = 0x84 | (msg[2]! & 0x01); // QR, QUERY, AA, RD as asked
+    out[3] = msg[3]! & 0x10; // CD as asked, NOERROR
+    out[6] = n >> 8; out[7] = n & 0xff;
+    out[8] = 0; out[9] = 0;
+    out[10] = 0; out[11] = p.edns ? 1 : 0;
+    let o = p.qend;
+    const ttl = set.ttlSeconds;
+    for (let i = 0; i < n; i++) {
+      const rd = rdatas[(start + i) % n]!;
+      out[o] = 0xc0; out[o + 1] = 12; // the owner is the question's name
+      out[o + 2] = qtype >> 8; out[o + 3] = qtype & 0xff;
+      out[o + 4] = 0; out[o + 5] = RRClass.IN;
+      out.writeUInt32BE(ttl, o + 6);
+      out[o + 10] = rd.length >> 8; out[o + 11] = rd.length & 0xff;
+      rd.copy(out, o + 12);
+      o += 12 + rd.length;
+    }
+    if (p.edns) {
+      out[o] = 0; out[o + 1] = 0; out[o + 2] = RRType.OPT;
+      out[o + 3] = EDNS_UDP_SIZE >> 8; out[o + 4] = EDNS_UDP_SIZE & 0xff;
+      out[o + 5] = 0; out[o + 6] = 0; // extended RCODE, version 0
+      out[o + 7] = p.dnssecOk ? 0x80 : 0; out[o + 8] = 0;
+      out[o + 9] = 0; out[o + 10] = 0;
+    }
+    (transport === 'udp' ? this.directUdp : this.directTcp)();
+    this.directAnswers++;
     return out;
   }
 

@@ -61,7 +61,8 @@ const UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
 function bindUdp(ctx: HandlerContext, opts: DnsServerOptions, addr: ListenAddress): Promise<dgram.Socket> {
   const sock = dgram.createSocket({ type: net.isIPv6(addr.host) ? 'udp6' : 'udp4', reuseAddr: false, recvBufferSize: UDP_RECEIVE_BUFFER });
   sock.on('message', (msg, rinfo) => {
-    const t = opts.tsig ? checkRequest(opts.tsig.keyring, msg, 'udp') : UNSIGNED;
+    // A message with no records after the question has no TSIG to check (RFC 8945 §4.2: the last record).
+    const t = opts.tsig && !(msg.length >= 12 && (msg[6]! | msg[7]! | msg[8]! | msg[9]! | msg[10]! | msg[11]!) === 0) ? checkRequest(opts.tsig.keyring, msg, 'udp') : UNSIGNED;
     const out = t.kind === 'reject' ? { kind: 'reply' as const, bytes: t.response } : handleMessage(ctx, msg, 'udp');
     if (out.kind !== 'reply') return;
     // Rate limit first, sign after: a slip (TC=1) to a signed query is signed too.

@@ -64,6 +64,8 @@ export interface Zone {
   nodes: Map<string, ZoneNode>;
   /** Keys of delegation points (NS below the apex). */
   cuts: Set<string>;
+  /** Whether any name has a DNAME (lookups below it are redirected, RFC 6672). */
+  hasDname: boolean;
   recordCount: number;
   /**
    * The records as loaded, in file order (for AXFR), packed: about 30 bytes a record. Two
@@ -81,6 +83,7 @@ export interface Zone {
 export class ZoneBuilder {
   private readonly nodes = new Map<string, ZoneNode>();
   private readonly cuts = new Set<string>();
+  private hasDname = false;
   private readonly reader: RecordReader;
   private count = 0;
   /** Only when a record was dropped (checked zones have none to drop): the ones kept, to pack again. */
@@ -120,6 +123,7 @@ export class ZoneBuilder {
       set = { owner: n.key, type: rr.type, ttlSeconds: rr.ttlSeconds, rdatas: NO_RDATAS, next: 0 };
       n.sets = append(n.sets, set);
       if (rr.type === RRType.NS && rr.owner !== origin) this.cuts.add(n.key);
+      if (rr.type === RRType.DNAME) this.hasDname = true;
     }
     if (!set || set.rdatas.some((r) => r.equals(rr.rdata))) {
       this.drop();
@@ -153,7 +157,7 @@ export class ZoneBuilder {
     return {
       origin, originLabels: keyToLabels(origin), serial: f.serial, soa,
       negativeTtlSeconds: Math.min(soa.ttlSeconds, f.minimum),
-      nodes, cuts: this.cuts, recordCount: this.count,
+      nodes, cuts: this.cuts, hasDname: this.hasDname, recordCount: this.count,
       packed: this.kept ? packRecords(this.kept) : this.input,
     };
   }
