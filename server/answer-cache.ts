@@ -8,7 +8,6 @@ import type { AnswerOverlay } from './pool-overlay.js';
 import { lookup, type AnyMode } from './lookup.js';
 import type { DnsMetrics } from './metrics.js';
 import { EDNS_UDP_SIZE, renderResponse, rotationCount, type Transport } from './response.js';
-import { parentKey } from './name.js';
 import { RRClass, RRType } from './rr.js';
 import { parseQuery, type Query } from './wire.js';
 import type { ZoneSet } from './zone.js';
@@ -94,30 +93,8 @@ export function peek(msg: Buffer, transport: Transport): Peek | undefined {
   return { key: msg.toString('latin1', 12, qend).toLowerCase() + cls, qend, dnssecOk, edns: ar === 1 };
 }
 
-/** Octets that a name key writes escaped ('.', '\\', '"', '(', ')', ';', '$', '@'): such names take the general path. */
-const ESCAPED = new Uint8Array(256);
-for (const c of '.\\"();$@') ESCAPED[c.charCodeAt(0)] = 1;
-for (let c = 0; c <= 0x20; c++) ESCAPED[c] = 1;
-for (let c = 0x7f; c < 256; c++) ESCAPED[c] = 1;
-const keyScratch = Buffer.allocUnsafe(256);
-
-/** The canonical key ("www.example.com.") of the question name that peek() accepted, or undefined when it needs escapes. */
-function wireKey(msg: Buffer, end: number): string | undefined {
-  let w = 0;
-  for (let o = 12; o < end; ) {
-    const l = msg[o]!;
-    if (l === 0) break;
-    for (let i = o + 1; i <= o + l; i++) {
-      let c = msg[i]!;
-      if (c >= 0x41 && c <= 0x5a) c += 32;
-      else if (ESCAPED[c] === 1) return undefined;
-      keyScratch[w++] = c;
-    }
-    keyScratch[w++] = 0x2e;
-    o += 1 + l;
-  }
-  return keyScratch.toString('latin1', 0, w);
-}
+/** Label offsets of the question name being looked at (direct(); one query at a time). */
+const labelStarts = new Int32Array(128);
 
 /** Two generations of at most `cap` entries each (see the table above). */
 class Generations {
@@ -226,35 +203,36 @@ export class AnswerCache {
   }
 
   /**
-   * The A or AAAA records of a name that has them, written straight from the zone: no entry is
-   * kept, so a zone of a million names answers them all without a million cache entries. The
-   * bytes are the general path's (the same header, the question as asked, the owner as a pointer
-   * to it, the records from the RRset's own rotation cursor, the same OPT). Declines (undefined)
-   * whatever else could change the answer: a health-managed name, a zone cut at or above the
-   * name, a DNAME in the zone, a name that needs escaping, an answer that does not fit.
+   * The A or AAAA records of a name that has them, written straight from the zone's answer
+   * index (answer-index.ts): no entry is kept and no string made, so a zone of a million names
+   * answers them all without a million cache entries. The bytes are the general path's (the same
+   * header, the question as asked, the owner as a pointer to it, the records in round-robin
+   * order, the same OPT). Declines (undefined) what the index leaves out (names at or below a
+   * zone cut, zones with a DNAME), a health-managed name, and an answer that does not fit.
    */
   private direct(msg: Buffer, p: Peek, transport: Transport, zones: ZoneSet, overlay: AnswerOverlay | undefined): Buffer | undefined {
     const typeAt = p.qend - 4;
     const qtype = (msg[typeAt]! << 8) | msg[typeAt + 1]!;
     if ((qtype !== RRType.A && qtype !== RRType.AAAA) || typeAt === 13) return undefined; // 13: the root name
-    const key = wireKey(msg, typeAt);
-    if (key === undefined) return undefined;
-    const zone = zones.find(key);
-    const set = zone?.nodes.get(key)?.get(qtype);
-    if (!zone || !set || zone.hasDname || (overlay !== undefined && overlay.size > 0 && overlay.get(key, qtype) !== undefined)) return undefined;
-    if (zone.cuts.size > 0) for (let k = key; k !== zone.origin; k = parentKey(k)) if (zone.cuts.has(k)) return undefined;
-    const rdatas = set.rdatas;
-    const n = rdatas.length;
-    let size = p.qend;
-    for (let i = 0; i < n; i++) size += 12 + rdatas[i]!.length;
+    let labels = 0;
+    for (let o = 12; ; o += 1 + msg[o]!) {
+      labelStarts[labels] = o;
+      if (msg[o] === 0) break;
+      labels++;
+    }
+    const zone = zones.findWire(msg, typeAt, labelStarts, labels);
+    const index = zone?.answers;
+    if (!index) return undefined;
+    const e = index.find(msg, 12, typeAt);
+    if (e < 0) return undefined;
+    const n = index.records(e, qtype);
+    if (n === 0 || (overlay !== undefined && overlay.size > 0 && overlay.get(index.key(e), qtype) !== undefined)) return undefined;
+    const width = qtype === RRType.A ? 4 : 16;
+    let size = p.qend + n * (12 + width);
     const limit = transport === 'tcp' ? 0xffff : p.edns ? EDNS_UDP_SIZE : 512;
     if (size + (p.edns ? 11 : 0) > limit) return undefined; // the general path truncates
     if (p.edns) size += 11;
-    let start = 0;
-    if (n > 1) {
-      start = set.next++ % n;
-      if (set.next >= 0x3fffffff) set.next = 0;
-    }
+    const start = index.rotate(e, qtype, n);
     const out = Buffer.allocUnsafe(size);
     msg.copy(out, 0, 0, p.qend);
     out[2] = 0x84 | (msg[2]! & 0x01); // QR, QUERY, AA, RD as asked
@@ -263,16 +241,14 @@ export class AnswerCache {
     out[8] = 0; out[9] = 0;
     out[10] = 0; out[11] = p.edns ? 1 : 0;
     let o = p.qend;
-    const ttl = set.ttlSeconds;
+    const ttl = index.ttl(e, qtype);
     for (let i = 0; i < n; i++) {
-      const rd = rdatas[(start + i) % n]!;
       out[o] = 0xc0; out[o + 1] = 12; // the owner is the question's name
       out[o + 2] = qtype >> 8; out[o + 3] = qtype & 0xff;
       out[o + 4] = 0; out[o + 5] = RRClass.IN;
       out.writeUInt32BE(ttl, o + 6);
-      out[o + 10] = rd.length >> 8; out[o + 11] = rd.length & 0xff;
-      rd.copy(out, o + 12);
-      o += 12 + rd.length;
+      out[o + 10] = 0; out[o + 11] = width;
+      o += 12 + index.copyRdata(e, qtype, (start + i) % n, out, o + 12);
     }
     if (p.edns) {
       out[o] = 0; out[o + 1] = 0; out[o + 2] = RRType.OPT;

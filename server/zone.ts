@@ -3,6 +3,7 @@
 import { isSubdomain, keyToLabels, parentKey } from './name.js';
 import { RRType, soaFields, type ResourceRecord } from './rr.js';
 import { packRecords, RecordReader, unpackRecords, type PackedRecords } from './zone-pack.js';
+import { AnswerIndex } from './answer-index.js';
 
 export interface RRset {
   /** Canonical owner key (the owner's labels: keyToLabels). */
@@ -66,6 +67,8 @@ export interface Zone {
   cuts: Set<string>;
   /** Whether any name has a DNAME (lookups below it are redirected, RFC 6672). */
   hasDname: boolean;
+  /** The A and AAAA answers in flat arrays for the fast path (answer-index.ts); none in a zone with a DNAME. */
+  answers?: AnswerIndex;
   recordCount: number;
   /**
    * The records as loaded, in file order (for AXFR), packed: about 30 bytes a record. Two
@@ -94,19 +97,42 @@ export class ZoneBuilder {
     this.reader = new RecordReader(input);
   }
 
+  /** Phase two: the names go into the answer index, also a slice at a time. */
+  private indexing: { index: AnswerIndex; names: IterableIterator<ZoneNode> } | undefined;
+  private indexed = false;
+
   get done(): boolean {
-    return this.reader.done;
+    return this.indexed;
   }
 
-  /** Adds up to `max` more records; returns how many it read. */
+  /** Adds up to `max` more records, then indexes up to `max` names at a time; returns how many it did. */
   step(max: number): number {
     let i = 0;
+    if (!this.reader.done) {
+      for (; i < max; i++) {
+        const rr = this.reader.next();
+        if (!rr) break;
+        this.add(rr);
+      }
+      return i;
+    }
+    if (this.indexed) return 0;
+    if (this.hasDname) { this.indexed = true; return 0; }
+    this.indexing ??= { index: new AnswerIndex(this.nodes.size), names: this.nodes.values() };
+    const { index, names } = this.indexing;
     for (; i < max; i++) {
-      const rr = this.reader.next();
-      if (!rr) break;
-      this.add(rr);
+      const n = names.next();
+      if (n.done) { index.finish(); this.indexed = true; break; }
+      if (!this.cutAtOrAbove(n.value.key)) index.add(n.value);
     }
     return i;
+  }
+
+  /** A delegation at the name or between it and the apex: its data is not answered as it is. */
+  private cutAtOrAbove(key: string): boolean {
+    if (this.cuts.size === 0) return false;
+    for (let k = key; k !== this.origin; k = parentKey(k)) if (this.cuts.has(k)) return true;
+    return false;
   }
 
   private node(key: string): ZoneNode {
@@ -157,7 +183,7 @@ export class ZoneBuilder {
     return {
       origin, originLabels: keyToLabels(origin), serial: f.serial, soa,
       negativeTtlSeconds: Math.min(soa.ttlSeconds, f.minimum),
-      nodes, cuts: this.cuts, hasDname: this.hasDname, recordCount: this.count,
+      nodes, cuts: this.cuts, hasDname: this.hasDname, answers: this.indexing?.index, recordCount: this.count,
       packed: this.kept ? packRecords(this.kept) : this.input,
     };
   }
@@ -175,7 +201,35 @@ export function zoneRecords(zone: Zone): Iterable<ResourceRecord> {
 
 /** A set of zones, matched by the closest enclosing origin. */
 export class ZoneSet {
+  /** Origins in wire form (lower-case), deepest first, for findWire (made on first use). */
+  private wire: { name: Buffer; zone: Zone }[] | undefined;
+
   constructor(readonly zones: ReadonlyMap<string, Zone>) {}
+
+  /**
+   * find() for a name in wire form, msg[start, end) ending with the root label, any case, with
+   * `labelStarts` the offsets of its labels: the deepest origin that is a suffix at a label
+   * boundary. No strings made. Undefined also when the name is in none of the zones.
+   */
+  findWire(msg: Uint8Array, end: number, labelStarts: Int32Array, labels: number): Zone | undefined {
+    this.wire ??= [...this.zones.values()]
+      .map((zone) => ({ zone, name: Buffer.from(zone.originLabels.flatMap((l) => [l.length, ...Buffer.from(l, 'latin1')]).concat(0)) }))
+      .sort((a, b) => b.zone.originLabels.length - a.zone.originLabels.length);
+    for (const { name, zone } of this.wire) {
+      const depth = zone.originLabels.length;
+      if (depth > labels) continue;
+      const at = labelStarts[labels - depth]!; // where the origin's first label would start
+      if (end - at !== name.length) continue;
+      let i = 0;
+      for (; i < name.length; i++) {
+        let c = msg[at + i]!;
+        if (c >= 0x41 && c <= 0x5a) c += 32;
+        if (c !== name[i]) break;
+      }
+      if (i === name.length) return zone;
+    }
+    return undefined;
+  }
 
   /** The zone whose origin is the closest ancestor of `qkey` (or the name itself), if any. */
   find(qkey: string): Zone | undefined {
