@@ -118,7 +118,7 @@ export class AnswerIndex {
     this.keys.push(node.key);
   }
 
-  private putSet(f: number, set: RRset | undefined): void {
+  private putSet(f: number, set: { rdatas: Buffer[]; ttl: number } | undefined): void {
     const ent = this.entries;
     if (!set) { ent[f] = -1; ent[f + 1] = 0; ent[f + 2] = 0; return; }
     let total = 0;
@@ -128,12 +128,15 @@ export class AnswerIndex {
     for (const r of set.rdatas) o += r.copy(this.bytes, o);
     ent[f] = at;
     ent[f + 1] = set.rdatas.length;
-    ent[f + 2] = set.ttlSeconds;
+    ent[f + 2] = set.ttl;
   }
 
   /** Call once, after the last add(): the rotation cursors (the table is filled already). */
   finish(): this {
     this.cursors = new Uint32Array(this.count * 2);
+    // The arrays grew by doubling: give back what is unused (a copy of a few ms even at a million names).
+    if (this.entries.length > this.count * FIELDS * 1.25) this.entries = this.entries.slice(0, this.count * FIELDS);
+    if (this.bytes.length > this.used * 1.25) this.bytes = Buffer.from(this.bytes.subarray(0, this.used));
     return this;
   }
 
@@ -192,9 +195,11 @@ export class AnswerIndex {
   }
 }
 
-/** An RRset whose every RDATA has the type's fixed length (an A of 4 octets, an AAAA of 16). */
-function usable(set: RRset | undefined, width: number): RRset | undefined {
-  if (!set || set.rdatas.length === 0 || set.rdatas.length > 0xffff) return undefined;
-  for (const r of set.rdatas) if (r.length !== width) return undefined;
-  return set;
+/** The RDATAs and TTL of an RRset whose every RDATA has the type's fixed length (an A of 4 octets, an AAAA of 16). */
+function usable(set: RRset | undefined, width: number): { rdatas: Buffer[]; ttl: number } | undefined {
+  if (!set) return undefined;
+  const rdatas = set.rdatas;
+  if (rdatas.length === 0 || rdatas.length > 0xffff) return undefined;
+  for (const r of rdatas) if (r.length !== width) return undefined;
+  return { rdatas, ttl: set.ttlSeconds };
 }

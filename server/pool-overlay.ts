@@ -65,15 +65,17 @@ export function buildOverlay(zones: ZoneSet, policies: readonly PoolPolicy[], se
 }
 
 function poolAnswer(p: PoolPolicy, set: RRset, served: ServedFn, prev: PoolAnswer | undefined): PoolAnswer {
-  const up = set.rdatas.filter((r) => served(p.name, vipText(set.type, r)) !== false);
-  const limit = Math.min(p.maxAnswers, set.rdatas.length);
+  const rdatas = set.rdatas;
+  const up = rdatas.filter((r) => served(p.name, vipText(set.type, r)) !== false);
+  const limit = Math.min(p.maxAnswers, rdatas.length);
   const next = prev?.kind === 'rrset' ? prev.rrset.next : 0;
-  if (up.length === set.rdatas.length) return { kind: 'rrset', rrset: { ...set, next }, limit, degraded: false };
+  // A copy (the zone's RRset keeps its own cursor): owner, type, TTL, RDATAs, cursor.
+  const copy = (recs: Buffer[], ttlSeconds: number): RRset => ({ owner: set.owner, type: set.type, ttlSeconds, rdatas: recs, next });
+  if (up.length === rdatas.length) return { kind: 'rrset', rrset: copy(rdatas, set.ttlSeconds), limit, degraded: false };
   if (up.length === 0) {
     if (p.whenAllDown === 'none') return { kind: 'nodata' };
     // Fail-open (as gdnsd and Route 53 do): every VIP, with the short TTL so clients come back soon.
-    return { kind: 'rrset', rrset: { ...set, ttlSeconds: Math.min(set.ttlSeconds, p.degradedTtlSeconds), next }, limit, degraded: true };
+    return { kind: 'rrset', rrset: copy(rdatas, Math.min(set.ttlSeconds, p.degradedTtlSeconds)), limit, degraded: true };
   }
-  const rrset = { ...set, rdatas: up, ttlSeconds: Math.min(set.ttlSeconds, p.degradedTtlSeconds), next };
-  return { kind: 'rrset', rrset, limit: Math.min(p.maxAnswers, up.length), degraded: true };
+  return { kind: 'rrset', rrset: copy(up, Math.min(set.ttlSeconds, p.degradedTtlSeconds)), limit: Math.min(p.maxAnswers, up.length), degraded: true };
 }

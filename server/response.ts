@@ -53,7 +53,8 @@ function sectionsOf(result: LookupResult): Sections {
 function* recordsOf(placed: Placed[], rotation: number | undefined): Generator<WireRecord> {
   for (const p of placed) {
     const set = p.rrset;
-    const n = set.rdatas.length;
+    const rdatas = set.rdatas; // read once: a zone's RRset makes new views on each read
+    const n = rdatas.length;
     let start = 0;
     if (n > 1 && rotation !== undefined) start = rotation % n;
     else if (n > 1) {
@@ -64,7 +65,7 @@ function* recordsOf(placed: Placed[], rotation: number | undefined): Generator<W
     const ttl = p.ttlSeconds ?? set.ttlSeconds;
     const count = p.limit === undefined ? n : Math.min(n, p.limit);
     for (let i = 0; i < count; i++) {
-      yield { owner, type: set.type, klass: RRClass.IN, ttl, rdata: set.rdatas[(start + i) % n]! };
+      yield { owner, type: set.type, klass: RRClass.IN, ttl, rdata: rdatas[(start + i) % n]! };
     }
   }
 }

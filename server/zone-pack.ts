@@ -52,6 +52,8 @@ export class RecordReader {
   private lastOwner = '';
   private lastAt = -1;
   private lastLen = 0;
+  /** Offset in the buffer of the RDATA of the record next() returned last. */
+  rdataAt = 0;
   constructor(private readonly p: PackedRecords) {}
 
   get done(): boolean {
@@ -73,6 +75,7 @@ export class RecordReader {
     const type = (b[o]! << 8) | b[o + 1]!; o += 2;
     const ttlSeconds = b.readUInt32BE(o); o += 4;
     const rdLen = (b[o]! << 8) | b[o + 1]!; o += 2;
+    this.rdataAt = o;
     const rdata = b.subarray(o, o + rdLen); o += rdLen;
     this.o = o;
     return { owner, type, klass: 1, ttlSeconds, rdata };
