@@ -156,6 +156,10 @@ export class ZoneStore {
       const same = old !== undefined && r.zone !== undefined && old.serial === r.zone.serial && sameRecords(old, r.zone);
       this.apply(file, stamp, r.zone, r.problems, reason, now, report, same);
     }
+    // The worker's heap holds the parse's garbage until it collects, which an idle thread never
+    // does: end it (the next reload starts another in a few ms).
+    this.loader?.close();
+    this.loader = undefined;
     this.finishLoad(files, report);
     return report;
   }
