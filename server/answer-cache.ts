@@ -4,7 +4,7 @@
 // variant (round-robin rotation) is chosen by a counter. Entries are built by the general path
 // (lookup + render) on first use, so both paths give the same bytes by construction; anything
 // unusual (EDNS options beyond the basics, odd sizes, AXFR, non-IN classes) is left to it.
-import type { AnswerOverlay } from './pool-overlay.js';
+import type { AnswerOverlay, PoolAnswer } from './pool-overlay.js';
 import { lookup, type AnyMode } from './lookup.js';
 import type { DnsMetrics } from './metrics.js';
 import { EDNS_UDP_SIZE, renderResponse, rotationCount, type Transport } from './response.js';
@@ -207,8 +207,10 @@ export class AnswerCache {
    * index (answer-index.ts): no entry is kept and no string made, so a zone of a million names
    * answers them all without a million cache entries. The bytes are the general path's (the same
    * header, the question as asked, the owner as a pointer to it, the records in round-robin
-   * order, the same OPT). Declines (undefined) what the index leaves out (names at or below a
-   * zone cut, zones with a DNAME), a health-managed name, and an answer that does not fit.
+   * order, the same OPT). A health-managed name answers the overlay's records (the VIPs served
+   * now), with its cursor and record limit, as the general path does. Declines (undefined) what
+   * the index leaves out (names at or below a zone cut, zones with a DNAME), a pool's NODATA,
+   * and an answer that does not fit.
    */
   private direct(msg: Buffer, p: Peek, transport: Transport, zones: ZoneSet, overlay: AnswerOverlay | undefined): Buffer | undefined {
     const typeAt = p.qend - 4;
@@ -224,15 +226,24 @@ export class AnswerCache {
     const index = zone?.answers;
     if (!index) return undefined;
     const e = index.find(msg, 12, typeAt);
-    if (e < 0) return undefined;
-    const n = index.records(e, qtype);
-    if (n === 0 || (overlay !== undefined && overlay.size > 0 && overlay.get(index.key(e), qtype) !== undefined)) return undefined;
+    if (e < 0 || index.records(e, qtype) === 0) return undefined;
+    // A health-managed name answers what the overlay says (its own records, cursor and limit).
+    const pool = overlay !== undefined && overlay.size > 0 ? overlay.get(index.key(e), qtype) : undefined;
+    if (pool && pool.kind !== 'rrset') return undefined; // NODATA: an entry
+    const total = pool ? pool.rrset.rdatas.length : index.records(e, qtype);
+    const n = pool ? Math.min(total, pool.limit) : total;
+    if (n === 0) return undefined;
     const width = qtype === RRType.A ? 4 : 16;
     let size = p.qend + n * (12 + width);
     const limit = transport === 'tcp' ? 0xffff : p.edns ? EDNS_UDP_SIZE : 512;
     if (size + (p.edns ? 11 : 0) > limit) return undefined; // the general path truncates
     if (p.edns) size += 11;
-    const start = index.rotate(e, qtype, n);
+    let start = 0;
+    if (!pool) start = index.rotate(e, qtype, total);
+    else if (total > 1) {
+      start = pool.rrset.next++ % total; // as response.ts recordsOf advances it
+      if (pool.rrset.next >= 0x3fffffff) pool.rrset.next = 0;
+    }
     const out = Buffer.allocUnsafe(size);
     msg.copy(out, 0, 0, p.qend);
     out[2] = 0x84 | (msg[2]! & 0x01); // QR, QUERY, AA, RD as asked
@@ -241,14 +252,16 @@ export class AnswerCache {
     out[8] = 0; out[9] = 0;
     out[10] = 0; out[11] = p.edns ? 1 : 0;
     let o = p.qend;
-    const ttl = index.ttl(e, qtype);
+    const ttl = pool ? pool.rrset.ttlSeconds : index.ttl(e, qtype);
+    const recs = pool?.rrset.rdatas;
     for (let i = 0; i < n; i++) {
       out[o] = 0xc0; out[o + 1] = 12; // the owner is the question's name
       out[o + 2] = qtype >> 8; out[o + 3] = qtype & 0xff;
       out[o + 4] = 0; out[o + 5] = RRClass.IN;
       out.writeUInt32BE(ttl, o + 6);
       out[o + 10] = 0; out[o + 11] = width;
-      o += 12 + index.copyRdata(e, qtype, (start + i) % n, out, o + 12);
+      if (recs) o += 12 + recs[(start + i) % total]!.copy(out, o + 12);
+      else o += 12 + index.copyRdata(e, qtype, (start + i) % total, out, o + 12);
     }
     if (p.edns) {
       out[o] = 0; out[o + 1] = 0; out[o + 2] = RRType.OPT;
@@ -258,9 +271,22 @@ export class AnswerCache {
       out[o + 9] = 0; out[o + 10] = 0;
     }
     (transport === 'udp' ? this.directUdp : this.directTcp)();
+    if (pool) this.poolCounter(pool, index.key(e))();
     this.directAnswers++;
     return out;
   }
+
+  /** roamdns_pool_answers_total for one pool answer of the overlay (kept with it: a new overlay, new counters). */
+  private poolCounter(pool: PoolAnswer, key: string): () => void {
+    let f = this.poolCounters.get(pool);
+    if (!f) {
+      f = this.counter(this.metrics.poolAnswers, { pool: key, degraded: pool.kind === 'rrset' && pool.degraded ? 'yes' : 'no' });
+      this.poolCounters.set(pool, f);
+    }
+    return f;
+  }
+
+  private readonly poolCounters = new WeakMap<PoolAnswer, () => void>();
 
   /** Builds every rotation of the answer with the general path. */
   private build(msg: Buffer, transport: Transport, zones: ZoneSet, overlay: AnswerOverlay | undefined): Entry | undefined {

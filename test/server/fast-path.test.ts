@@ -87,6 +87,42 @@ describe('fast path = general path', () => {
     expect(peek(Buffer.concat([q(base), Buffer.from([0])]), 'udp')).toBeUndefined(); // trailing byte
   });
 
+  test('health-managed names: the same bytes and the same round-robin from the overlay (up, degraded, fail-open, limited)', async () => {
+    const { buildOverlay } = await import('../../server/pool-overlay.js');
+    const key = 'www.example.com.';
+    const vips = (zones.find(key)!.nodes.get(key)!.get(1)!.rdatas).map((r) => r.join('.'));
+    expect(vips.length).toBeGreaterThan(1);
+    const cases = [
+      { what: 'all up', served: () => true, whenAllDown: 'all' as const, max: 8 },
+      { what: 'one down', served: (_: string, vip: string) => vip !== vips[0], whenAllDown: 'all' as const, max: 8 },
+      { what: 'all down, fail-open', served: () => false, whenAllDown: 'all' as const, max: 8 },
+      { what: 'one answer per response', served: () => true, whenAllDown: 'all' as const, max: 1 },
+    ];
+    for (const c of cases) {
+      const policy = [{ key, name: 'www.example.com', whenAllDown: c.whenAllDown, degradedTtlSeconds: 5, maxAnswers: c.max }];
+      const overlay = buildOverlay(zones, policy, c.served);
+      const metrics = dnsMetrics(new Registry());
+      const cache = new AnswerCache(metrics);
+      const pool = overlay.get(key, 1)!;
+      if (pool.kind !== 'rrset') throw new Error('expected records');
+      for (let i = 0; i < 6; i++) {
+        for (const v of variantsOf) {
+          const msg = encodeMessage({ id: 7 + i, rd: i % 2 === 0, questions: [{ name: i % 2 ? 'WWW.example.COM.' : key, type: 'A' }], edns: v.edns });
+          const q = (parseQuery(msg) as { kind: 'query'; query: import('../../server/wire.js').Query }).query;
+          const cursor = pool.rrset.next;
+          const general = renderResponse(q, lookup(zones, q.qkey, q.qlabels, q.qtype, overlay, 'minimal'), v.transport);
+          const afterGeneral = pool.rrset.next;
+          pool.rrset.next = cursor;
+          const direct = cache.answer(msg, v.transport, zones, overlay)!;
+          expect(direct.equals(general), `${c.what}: bytes differ (${JSON.stringify(v)}, query ${i})`).toBe(true);
+          expect(pool.rrset.next, `${c.what}: the cursor moves as on the general path`).toBe(afterGeneral);
+        }
+      }
+      expect(cache.directAnswers, c.what).toBe(6 * variantsOf.length);
+      expect(metrics.poolAnswers.get({ pool: key, degraded: pool.degraded ? 'yes' : 'no' }), c.what).toBe(6 * variantsOf.length);
+    }
+  });
+
   test('the cache follows zone swaps and drops pool answers when health changes', async () => {
     const { buildOverlay } = await import('../../server/pool-overlay.js');
     const cache = new AnswerCache(dnsMetrics(new Registry()));
