@@ -204,11 +204,21 @@ export async function startDnsServer(ctx: HandlerContext, opts: DnsServerOptions
   const conns = new Set<net.Socket>();
   try {
     for (const addr of opts.listen) {
-      const u = await bindUdp(ctx, opts, addr);
-      udps.push(u);
-      const port = u.address().port;
-      tcps.push(await bindTcp(ctx, opts, { host: addr.host, port }, conns));
-      addresses.push({ host: addr.host, port });
+      // Port 0: the kernel picks a UDP port, which may be taken for TCP; then pick again.
+      for (let attempt = 1; ; attempt++) {
+        const u = await bindUdp(ctx, opts, addr);
+        const port = u.address().port;
+        try {
+          tcps.push(await bindTcp(ctx, opts, { host: addr.host, port }, conns));
+        } catch (err) {
+          u.close();
+          if (addr.port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 20) throw err;
+          continue;
+        }
+        udps.push(u);
+        addresses.push({ host: addr.host, port });
+        break;
+      }
     }
   } catch (err) {
     for (const u of udps) u.close();
