@@ -25,7 +25,8 @@ interface Entry {
 
 /** What the header and question of a query say, when it is simple enough for the fast path. */
 interface Peek {
-  key: string;
+  /** The transport size class: 0 UDP, 1 UDP with EDNS, 2 TCP, 3 TCP with EDNS (part of an entry's key). */
+  cls: number;
   qend: number;
   dnssecOk: boolean;
   edns: boolean;
@@ -90,7 +91,12 @@ export function peek(msg: Buffer, transport: Transport): Peek | undefined {
     if (p !== end) return undefined;
     cls += 1;
   } else if (qend !== len) return undefined;
-  return { key: msg.toString('latin1', 12, qend).toLowerCase() + cls, qend, dnssecOk, edns: ar === 1 };
+  return { cls, qend, dnssecOk, edns: ar === 1 };
+}
+
+/** The key of a query's entry: the question lower-cased and the size class (made only when an entry is looked up). */
+export function entryKey(msg: Buffer, p: Peek): string {
+  return msg.toString('latin1', 12, p.qend).toLowerCase() + p.cls;
 }
 
 /** Label offsets of the question name being looked at (direct(); one query at a time). */
@@ -174,13 +180,14 @@ export class AnswerCache {
     // generations cost more than writing the answer.
     const direct = this.direct(msg, p, transport, zones, overlay);
     if (direct) return direct;
-    let e = this.positive.get(p.key) ?? this.negative.get(p.key);
+    const key = entryKey(msg, p);
+    let e = this.positive.get(key) ?? this.negative.get(key);
     if (!e) {
       e = this.build(msg, transport, zones, overlay);
       if (!e) return undefined;
-      (e.negative ? this.negative : this.positive).set(p.key, e);
+      (e.negative ? this.negative : this.positive).set(key, e);
       if (e.dependsOnPools) {
-        this.poolKeys.add(p.key);
+        this.poolKeys.add(key);
         // Keys whose entries aged out stay listed until health changes; prune them before they add up.
         if (this.poolKeys.size > 4 * (this.positive.cap + this.negative.cap)) {
           for (const k of this.poolKeys) if (!this.positive.has(k) && !this.negative.has(k)) this.poolKeys.delete(k);

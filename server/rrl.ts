@@ -160,15 +160,28 @@ export class RateLimiter {
    * The UDP send path in one call: the response as is, its slip, or null (drop). Exempt clients
    * are checked before the response is parsed.
    */
-  limit(clientAddress: string, response: Buffer, nowMs: number = this.clock.now()): Buffer | null {
+  limit(clientAddress: string, response: Buffer, nowMs?: number): Buffer | null {
     if (!this.enabled) return response;
-    const a = parseAddress(clientAddress);
-    if (a === undefined || this.exempt.some((c) => inCidr(a, c))) return response;
+    const a = this.accountAddress(clientAddress);
+    if (a === null) return response;
     const token = responseToken(response);
     if (token === undefined) return response;
-    const action = this.charge(a, token, nowMs);
+    const action = this.charge(a, token, nowMs ?? this.clock.now());
     if (action === 'send') return response;
     return action === 'slip' ? slipResponse(response) ?? null : null;
+  }
+
+  /** Recent clients: their parsed address, or null when exempt or unparsable (parsing costs more than answering). */
+  private readonly clients = new Map<string, Address | null>();
+
+  private accountAddress(clientAddress: string): Address | null {
+    let a = this.clients.get(clientAddress);
+    if (a !== undefined) return a;
+    const parsed = parseAddress(clientAddress);
+    a = parsed === undefined || this.exempt.some((c) => inCidr(parsed, c)) ? null : parsed;
+    if (this.clients.size >= 4096) this.clients.clear();
+    this.clients.set(clientAddress, a);
+    return a;
   }
 
   private charge(a: Address, tokenKey: string, nowMs: number): RrlAction {
