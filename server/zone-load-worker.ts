@@ -1,9 +1,29 @@
 // The zone-parsing worker thread (ZoneLoader): parses and checks one file off the main thread and
 // hands the records back packed in one transferred buffer (server/zone-pack.ts).
 import { createHash } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { loadZoneFile } from './zone-check.js';
 import { packRecords } from './zone-pack.js';
+
+/**
+ * This thread only: the lowest CPU priority (nice 19), so that where it shares a core with the
+ * thread that answers (one CPU, or the server pinned to one), answering always runs first.
+ * Linux gives each thread its own nice value; /proc/thread-self names this one. Elsewhere a no-op.
+ */
+export function lowerThreadPriority(): boolean {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isInteger(tid) || tid <= 0) return false;
+    setPriority(tid, 19);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+if (parentPort) lowerThreadPriority();
 
 export interface LoadRequest { id: number; file: string }
 export interface LoadResponse {

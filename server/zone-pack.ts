@@ -60,25 +60,41 @@ export class RecordReader {
     return this.o >= this.p.buf.length;
   }
 
-  next(): ResourceRecord | undefined {
+  /** The fields of the record advance() moved to (no objects made: a zone's build reads a million). */
+  owner = '';
+  type = 0;
+  ttlSeconds = 0;
+  rdLength = 0;
+
+  /** Moves to the next record and sets the fields above; false at the end. */
+  advance(): boolean {
     const b = this.p.buf;
-    if (this.o >= b.length) return undefined;
+    if (this.o >= b.length) return false;
     let o = this.o;
     const ownerLen = (b[o]! << 8) | b[o + 1]!; o += 2;
     // Consecutive records of one owner share its string (the zone keeps one per name).
-    const owner = ownerLen === this.lastLen && this.lastAt >= 0 && b.compare(b, this.lastAt, this.lastAt + ownerLen, o, o + ownerLen) === 0
-      ? this.lastOwner
-      : (this.lastOwner = b.toString('utf8', o, o + ownerLen));
+    if (!(ownerLen === this.lastLen && this.lastAt >= 0 && b.compare(b, this.lastAt, this.lastAt + ownerLen, o, o + ownerLen) === 0)) {
+      this.lastOwner = b.toString('utf8', o, o + ownerLen);
+    }
+    this.owner = this.lastOwner;
     this.lastAt = o;
     this.lastLen = ownerLen;
     o += ownerLen;
-    const type = (b[o]! << 8) | b[o + 1]!; o += 2;
-    const ttlSeconds = b.readUInt32BE(o); o += 4;
-    const rdLen = (b[o]! << 8) | b[o + 1]!; o += 2;
+    this.type = (b[o]! << 8) | b[o + 1]!; o += 2;
+    this.ttlSeconds = b.readUInt32BE(o); o += 4;
+    this.rdLength = (b[o]! << 8) | b[o + 1]!; o += 2;
     this.rdataAt = o;
-    const rdata = b.subarray(o, o + rdLen); o += rdLen;
-    this.o = o;
-    return { owner, type, klass: 1, ttlSeconds, rdata };
+    this.o = o + this.rdLength;
+    return true;
+  }
+
+  /** The record advance() moved to, as an object (its RDATA a view, not a copy). */
+  record(): ResourceRecord {
+    return { owner: this.owner, type: this.type, klass: 1, ttlSeconds: this.ttlSeconds, rdata: this.p.buf.subarray(this.rdataAt, this.rdataAt + this.rdLength) };
+  }
+
+  next(): ResourceRecord | undefined {
+    return this.advance() ? this.record() : undefined;
   }
 }
 

@@ -145,9 +145,8 @@ export class ZoneBuilder {
     let i = 0;
     if (!this.reader.done) {
       for (; i < max; i++) {
-        const rr = this.reader.next();
-        if (!rr) break;
-        this.add(rr);
+        if (!this.reader.advance()) break;
+        this.add();
       }
       return i;
     }
@@ -176,23 +175,24 @@ export class ZoneBuilder {
     return n;
   }
 
-  private add(rr: ResourceRecord): void {
-    const { nodes, origin } = this;
-    const n = isSubdomain(rr.owner, origin) ? this.node(rr.owner) : undefined;
-    const at = this.reader.rdataAt;
-    const set = n?.get(rr.type) as ZoneRRset | undefined;
+  /** Adds the record the reader is at. */
+  private add(): void {
+    const { nodes, origin, reader } = this;
+    const owner = reader.owner, type = reader.type;
+    const n = isSubdomain(owner, origin) ? this.node(owner) : undefined;
+    const set = n?.get(type) as ZoneRRset | undefined;
     if (n && !set) {
-      n.add(new ZoneRRset(n.key, rr.type, rr.ttlSeconds, this.input.buf, at));
-      if (rr.type === RRType.NS && rr.owner !== origin) this.cuts.add(n.key);
-      if (rr.type === RRType.DNAME) this.hasDname = true;
-    } else if (!set || !set.add(at)) {
+      n.add(new ZoneRRset(n.key, type, reader.ttlSeconds, this.input.buf, reader.rdataAt));
+      if (type === RRType.NS && owner !== origin) this.cuts.add(n.key);
+      if (type === RRType.DNAME) this.hasDname = true;
+    } else if (!set || !set.add(reader.rdataAt)) {
       this.drop();
       return;
     }
     this.count++;
-    this.kept?.push(rr);
+    this.kept?.push(reader.record());
     // Every ancestor up to the apex exists, possibly as an empty non-terminal.
-    for (let k = rr.owner; k !== origin; ) {
+    for (let k = owner; k !== origin; ) {
       k = parentKey(k);
       if (nodes.has(k)) break;
       this.node(k);
