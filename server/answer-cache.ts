@@ -11,6 +11,7 @@ import { EDNS_UDP_SIZE, renderResponse, rotationCount, type Transport } from './
 import { RRClass, RRType } from './rr.js';
 import { parseQuery, type Query } from './wire.js';
 import type { ZoneSet } from './zone.js';
+import type { AnswerIndex } from './answer-index.js';
 
 /** Where the response's OPT flags byte is, or -1; the DO bit is its top bit (RFC 3225). */
 interface Entry {
@@ -97,6 +98,14 @@ export function peek(msg: Buffer, transport: Transport): Peek | undefined {
 /** The key of a query's entry: the question lower-cased and the size class (made only when an entry is looked up). */
 export function entryKey(msg: Buffer, p: Peek): string {
   return msg.toString('latin1', 12, p.qend).toLowerCase() + p.cls;
+}
+
+/** A health-managed name in an answer index: what the overlay answers for A and AAAA, and the counters. */
+interface PoolName {
+  a: PoolAnswer | undefined;
+  aaaa: PoolAnswer | undefined;
+  countA: (() => void) | undefined;
+  countAAAA: (() => void) | undefined;
 }
 
 /** Label offsets of the question name being looked at (direct(); one query at a time). */
@@ -235,7 +244,8 @@ export class AnswerCache {
     const e = index.find(msg, 12, typeAt);
     if (e < 0 || index.records(e, qtype) === 0) return undefined;
     // A health-managed name answers what the overlay says (its own records, cursor and limit).
-    const pool = overlay !== undefined && overlay.size > 0 ? overlay.get(index.key(e), qtype) : undefined;
+    const poolName = overlay !== undefined && overlay.size > 0 ? this.poolsIn(index, overlay).get(e) : undefined;
+    const pool = poolName === undefined ? undefined : qtype === RRType.A ? poolName.a : poolName.aaaa;
     if (pool && pool.kind !== 'rrset') return undefined; // NODATA: an entry
     const total = pool ? pool.rrset.rdatas.length : index.records(e, qtype);
     const n = pool ? Math.min(total, pool.limit) : total;
@@ -278,22 +288,42 @@ export class AnswerCache {
       out[o + 9] = 0; out[o + 10] = 0;
     }
     (transport === 'udp' ? this.directUdp : this.directTcp)();
-    if (pool) this.poolCounter(pool, index.key(e))();
+    if (pool) (qtype === RRType.A ? poolName!.countA : poolName!.countAAAA)!();
     this.directAnswers++;
     return out;
   }
 
-  /** roamdns_pool_answers_total for one pool answer of the overlay (kept with it: a new overlay, new counters). */
-  private poolCounter(pool: PoolAnswer, key: string): () => void {
-    let f = this.poolCounters.get(pool);
-    if (!f) {
-      f = this.counter(this.metrics.poolAnswers, { pool: key, degraded: pool.kind === 'rrset' && pool.degraded ? 'yes' : 'no' });
-      this.poolCounters.set(pool, f);
+  /**
+   * The entries of `index` that are health-managed names, with what the overlay answers for
+   * them and their counters: found once per overlay (a handful of names), so the answer path
+   * asks a small Map of numbers, not the overlay with a string it would first have to make.
+   */
+  private poolsIn(index: AnswerIndex, overlay: AnswerOverlay): Map<number, PoolName> {
+    const last = this.lastPools;
+    if (index === last.index && overlay === last.overlay) return last.entries;
+    let entries = this.poolEntries.get(index);
+    if (!entries || entries.overlay !== overlay) {
+      const byEntry = new Map<number, PoolName>();
+      for (const key of overlay.names()) {
+        const e = index.findKey(key);
+        if (e < 0) continue;
+        const a = overlay.get(key, RRType.A), aaaa = overlay.get(key, RRType.AAAA);
+        byEntry.set(e, { a, aaaa, countA: a && this.poolCounter(a, key), countAAAA: aaaa && this.poolCounter(aaaa, key) });
+      }
+      entries = { overlay, byEntry };
+      this.poolEntries.set(index, entries);
     }
-    return f;
+    this.lastPools = { index, overlay, entries: entries.byEntry };
+    return entries.byEntry;
   }
 
-  private readonly poolCounters = new WeakMap<PoolAnswer, () => void>();
+  private lastPools: { index?: AnswerIndex; overlay?: AnswerOverlay; entries: Map<number, PoolName> } = { entries: new Map() };
+  private readonly poolEntries = new WeakMap<AnswerIndex, { overlay: AnswerOverlay; byEntry: Map<number, PoolName> }>();
+
+  /** roamdns_pool_answers_total for one pool answer of the overlay. */
+  private poolCounter(pool: PoolAnswer, key: string): () => void {
+    return this.counter(this.metrics.poolAnswers, { pool: key, degraded: pool.kind === 'rrset' && pool.degraded ? 'yes' : 'no' });
+  }
 
   /** Builds every rotation of the answer with the general path. */
   private build(msg: Buffer, transport: Transport, zones: ZoneSet, overlay: AnswerOverlay | undefined): Entry | undefined {

@@ -46,8 +46,6 @@ export class AnswerIndex {
   private bytes: Buffer;
   private used = 0;
   private count = 0;
-  /** The node key of each entry (for the health overlay, which is keyed by name). */
-  private readonly keys: string[] = [];
   /** Round-robin cursors, two per entry (A, AAAA). */
   private cursors = new Uint32Array(0);
 
@@ -71,7 +69,7 @@ export class AnswerIndex {
 
   /** Bytes held (for the memory figures). */
   get byteLength(): number {
-    return this.entries.byteLength + this.slots.byteLength + this.bytes.length + this.cursors.byteLength + this.keys.length * 8;
+    return this.entries.byteLength + this.slots.byteLength + this.bytes.length + this.cursors.byteLength;
   }
 
   private reserve(n: number): number {
@@ -115,7 +113,6 @@ export class AnswerIndex {
     this.entries[f + 1] = len;
     this.putSet(f + 2, a);
     this.putSet(f + 5, aaaa);
-    this.keys.push(node.key);
   }
 
   private putSet(f: number, set: { rdatas: Buffer[]; ttl: number } | undefined): void {
@@ -162,9 +159,10 @@ export class AnswerIndex {
     }
   }
 
-  /** The canonical key of entry `e`. */
-  key(e: number): string {
-    return this.keys[e]!;
+  /** The entry of a name given as its canonical key ("www.example.com."), or -1. */
+  findKey(key: string): number {
+    const wire = Buffer.from(keyToLabels(key).flatMap((l) => [l.length, ...Buffer.from(l, 'latin1')]).concat(0));
+    return this.find(wire, 0, wire.length);
   }
 
   /** Records of the A (or AAAA) RRset of entry `e`: 0 when the name has none. */

@@ -43,6 +43,11 @@ export class AnswerOverlay {
   get size(): number {
     return this.byName.size;
   }
+
+  /** The names it answers for (canonical keys). */
+  names(): IterableIterator<string> {
+    return this.byName.keys();
+  }
 }
 
 /**
