@@ -81,8 +81,10 @@ function addresses(zone: Zone, target: readonly string[] | undefined, out: Place
   if (!node) return;
   const a = node.get(RRType.A);
   const aaaa = node.get(RRType.AAAA);
-  if (a && !out.some((p) => p.rrset === a)) out.push({ rrset: a });
-  if (aaaa && !out.some((p) => p.rrset === aaaa)) out.push({ rrset: aaaa });
+  // RRsets are views made on each read (name-table.ts): the same one is the same owner and type.
+  const placed = (x: RRset) => out.some((p) => p.rrset.owner === x.owner && p.rrset.type === x.type);
+  if (a && !placed(a)) out.push({ rrset: a });
+  if (aaaa && !placed(aaaa)) out.push({ rrset: aaaa });
 }
 
 function additionalFor(zone: Zone, placed: Placed[]): Placed[] {

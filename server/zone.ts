@@ -4,6 +4,7 @@ import { isSubdomain, keyToLabels, parentKey } from './name.js';
 import { RRType, soaFields, type ResourceRecord } from './rr.js';
 import { packRecords, RecordReader, unpackRecords, type PackedRecords } from './zone-pack.js';
 import { AnswerIndex } from './answer-index.js';
+import { NameTable } from './name-table.js';
 
 export interface RRset {
   /** Canonical owner key (the owner's labels: keyToLabels). */
@@ -16,79 +17,7 @@ export interface RRset {
   next: number;
 }
 
-/**
- * An RRset of the zone. Its RDATAs stay where the packed records hold them (zone-pack.ts): the
- * RRset keeps their offsets, and `rdatas` makes views on each read. So a one-record RRset is one
- * small object, not an object, an array and a Buffer: a million-record zone has a third as many
- * objects for the garbage collector to mark, and needs about 150 bytes less per record.
- * Read `rdatas` once per use: every read makes new views.
- */
-export class ZoneRRset implements RRset {
-  next = 0;
-  /** Offset of each RDATA in `data`; its length is the 2 octets before it. One number for one record. */
-  private at: number | number[];
-
-  constructor(readonly owner: string, readonly type: number, readonly ttlSeconds: number, private readonly data: Buffer, at: number) {
-    this.at = at;
-  }
-
-  get rdatas(): Buffer[] {
-    const { at, data } = this;
-    if (typeof at === 'number') return [rdataAt(data, at)];
-    return at.map((o) => rdataAt(data, o));
-  }
-
-  /** Adds the RDATA at `at` in `data` unless the RRset has it already (RFC 2181 §5); false if it had. */
-  add(at: number): boolean {
-    const d = this.data;
-    const list = typeof this.at === 'number' ? [this.at] : this.at;
-    const len = rdLength(d, at);
-    for (const o of list) if (rdLength(d, o) === len && d.compare(d, at, at + len, o, o + len) === 0) return false;
-    this.at = typeof this.at === 'number' ? [this.at, at] : (this.at.push(at), this.at);
-    return true;
-  }
-}
-
-const rdLength = (d: Buffer, at: number): number => (d[at - 2]! << 8) | d[at - 1]!;
-const rdataAt = (d: Buffer, at: number): Buffer => d.subarray(at, at + rdLength(d, at));
-
-/**
- * A name of the zone and its RRsets, in the order their first record came. None: an empty
- * non-terminal (RFC 8020: the name exists, it has no data). Almost every name has one RRset,
- * so the first is a field and only the others go in an array.
- */
-export class ZoneNode {
-  private first: RRset | undefined;
-  private rest: RRset[] | undefined;
-  constructor(readonly key: string) {}
-
-  /** Every RRset (a new array). */
-  get sets(): RRset[] {
-    if (!this.first) return [];
-    return this.rest ? [this.first, ...this.rest] : [this.first];
-  }
-
-  add(set: RRset): void {
-    if (!this.first) this.first = set;
-    else if (!this.rest) this.rest = [set];
-    else this.rest.push(set);
-  }
-
-  get(type: number): RRset | undefined {
-    if (this.first?.type === type) return this.first;
-    const r = this.rest;
-    if (r) for (let i = 0; i < r.length; i++) if (r[i]!.type === type) return r[i];
-    return undefined;
-  }
-
-  has(type: number): boolean {
-    return this.get(type) !== undefined;
-  }
-
-  get size(): number {
-    return this.first ? 1 + (this.rest?.length ?? 0) : 0;
-  }
-}
+export type { ZoneNode } from './name-table.js';
 
 export interface Zone {
   origin: string;
@@ -97,7 +26,8 @@ export interface Zone {
   soa: RRset;
   /** RFC 2308 §5: negative TTL = min(SOA TTL, SOA MINIMUM). */
   negativeTtlSeconds: number;
-  nodes: Map<string, ZoneNode>;
+  /** The names and RRsets, in flat arrays (name-table.ts): get(key) gives a view. */
+  nodes: NameTable;
   /** Keys of delegation points (NS below the apex). */
   cuts: Set<string>;
   /** Whether any name has a DNAME (lookups below it are redirected, RFC 6672). */
@@ -119,7 +49,7 @@ export interface Zone {
  * (RFC 2181 §5.2; the checker warns when they differ).
  */
 export class ZoneBuilder {
-  private readonly nodes = new Map<string, ZoneNode>();
+  private readonly nodes: NameTable;
   private readonly cuts = new Set<string>();
   private hasDname = false;
   private readonly reader: RecordReader;
@@ -128,12 +58,13 @@ export class ZoneBuilder {
   private kept: ResourceRecord[] | undefined;
 
   constructor(readonly origin: string, private readonly input: PackedRecords) {
-    this.node(origin);
+    this.nodes = new NameTable(input.buf, input.count);
+    this.nodes.add(origin);
     this.reader = new RecordReader(input);
   }
 
   /** Phase two: the names go into the answer index, also a slice at a time. */
-  private indexing: { index: AnswerIndex; names: IterableIterator<ZoneNode> } | undefined;
+  private indexing: { index: AnswerIndex; next: number } | undefined;
   private indexed = false;
 
   get done(): boolean {
@@ -151,13 +82,13 @@ export class ZoneBuilder {
       return i;
     }
     if (this.indexed) return 0;
+    if (!this.indexing) this.nodes.seal();
     if (this.hasDname) { this.indexed = true; return 0; }
-    this.indexing ??= { index: new AnswerIndex(this.nodes.size), names: this.nodes.values() };
-    const { index, names } = this.indexing;
+    const ix = (this.indexing ??= { index: new AnswerIndex(this.nodes.size), next: 0 });
     for (; i < max; i++) {
-      const n = names.next();
-      if (n.done) { index.finish(); this.indexed = true; break; }
-      if (!this.cutAtOrAbove(n.value.key)) index.add(n.value);
+      if (ix.next >= this.nodes.size) { ix.index.finish(); this.indexed = true; break; }
+      const node = this.nodes.nodeAt(ix.next++);
+      if (!this.cutAtOrAbove(node.key)) ix.index.add(node);
     }
     return i;
   }
@@ -169,33 +100,29 @@ export class ZoneBuilder {
     return false;
   }
 
-  private node(key: string): ZoneNode {
-    let n = this.nodes.get(key);
-    if (!n) { n = new ZoneNode(key); this.nodes.set(key, n); }
-    return n;
-  }
-
   /** Adds the record the reader is at. */
   private add(): void {
     const { nodes, origin, reader } = this;
     const owner = reader.owner, type = reader.type;
-    const n = isSubdomain(owner, origin) ? this.node(owner) : undefined;
-    const set = n?.get(type) as ZoneRRset | undefined;
-    if (n && !set) {
-      n.add(new ZoneRRset(n.key, type, reader.ttlSeconds, this.input.buf, reader.rdataAt));
-      if (type === RRType.NS && owner !== origin) this.cuts.add(n.key);
+    if (!isSubdomain(owner, origin)) return this.drop();
+    const before = nodes.size;
+    const n = nodes.add(owner);
+    const s = nodes.setOf(n, type);
+    if (s < 0) {
+      nodes.addSet(n, type, reader.ttlSeconds, reader.rdataAt);
+      if (type === RRType.NS && owner !== origin) this.cuts.add(owner);
       if (type === RRType.DNAME) this.hasDname = true;
-    } else if (!set || !set.add(reader.rdataAt)) {
-      this.drop();
-      return;
+    } else if (!nodes.addRdata(s, reader.rdataAt)) {
+      return this.drop();
     }
     this.count++;
     this.kept?.push(reader.record());
-    // Every ancestor up to the apex exists, possibly as an empty non-terminal.
+    // A new name: every ancestor up to the apex exists, possibly as an empty non-terminal.
+    if (nodes.size === before) return;
     for (let k = owner; k !== origin; ) {
       k = parentKey(k);
       if (nodes.has(k)) break;
-      this.node(k);
+      nodes.add(k);
     }
   }
 
