@@ -1,26 +1,38 @@
 // The zone-parsing worker thread (ZoneLoader): parses and checks one file off the main thread and
 // hands the records back packed in one transferred buffer (server/zone-pack.ts).
 import { createHash } from 'node:crypto';
-import { readlinkSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort } from 'node:worker_threads';
 import { loadZoneFile } from './zone-check.js';
 import { packRecords } from './zone-pack.js';
 
 /**
- * This thread only: the lowest CPU priority (nice 19), so that where it shares a core with the
- * thread that answers (one CPU, or the server pinned to one), answering always runs first.
- * Linux gives each thread its own nice value; /proc/thread-self names this one. Elsewhere a no-op.
+ * Every thread of the process but the one that answers gets the lowest CPU priority (nice 19):
+ * this one, and the collector's helper threads, which mark and sweep this thread's heap (the
+ * parse of a large zone makes hundreds of MB of garbage) at the normal priority otherwise. So
+ * where they share a core with the answering thread (one CPU, or the server pinned to one),
+ * answering runs first. The answering thread's own heap is a few MB (the zones are typed arrays,
+ * name-table.ts), so its collections need little help. Linux gives each thread its own nice
+ * value; /proc/self/task lists them. Elsewhere a no-op. Returns how many threads it lowered.
  */
-export function lowerThreadPriority(): boolean {
+export function lowerThreadPriority(): number {
+  let lowered = 0;
   try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (!Number.isInteger(tid) || tid <= 0) return false;
-    setPriority(tid, 19);
-    return true;
+    for (const t of readdirSync('/proc/self/task')) {
+      const tid = Number(t);
+      if (!Number.isInteger(tid) || tid === process.pid) continue;
+      try {
+        setPriority(tid, 19);
+        lowered++;
+      } catch {
+        // a thread that ended meanwhile
+      }
+    }
   } catch {
-    return false;
+    // not Linux
   }
+  return lowered;
 }
 
 if (parentPort) lowerThreadPriority();
