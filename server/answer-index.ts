@@ -1,8 +1,9 @@
 // The A and AAAA answers of a zone in flat typed arrays, found by the wire form of the question
-// name. The zone model (zone.ts) is objects in Maps: finding a name among a million there takes
-// a fresh string, its hash, and a chain of pointers (Map entry, key, node, RRset, array, Buffer)
-// that each miss the CPU cache: about 2 µs. Here a name costs a hash of the query's own bytes,
-// one slot, one entry and one run of bytes: a few hundred ns, at any zone size.
+// name, for the fast path. The zone's name table (name-table.ts) is keyed by the presentation
+// form and its RRsets are chains of offsets: reaching a name's A records there takes a string
+// made from the query, its hash, and several dependent reads. Here it costs a hash of the
+// query's own bytes, one slot, one entry and one run of bytes (name and RDATAs side by side),
+// each likely a single CPU cache miss, at any zone size.
 //
 // Only what is answered from the zone as it is goes in: a name at or below a zone cut, any name
 // of a zone with a DNAME, and RDATA of an odd length are left out (the general path answers
