@@ -8,8 +8,9 @@
 // Only what is answered from the zone as it is goes in: a name at or below a zone cut, any name
 // of a zone with a DNAME, and RDATA of an odd length are left out (the general path answers
 // them), and so is every other type. Health-managed names are in; the caller asks the overlay.
-import { keyToLabels } from './name.js';
-import { RRType } from './rr.js';
+import { keyToLabels, ownKeyToLabels } from './name.js';
+import { grow, growBuffer, trim, trimBuffer } from './columns.js';
+import { nameToWire, RRType } from './rr.js';
 import type { RRset, ZoneNode } from './zone.js';
 
 /*
@@ -74,11 +75,7 @@ export class AnswerIndex {
   }
 
   private reserve(n: number): number {
-    if (this.used + n > this.bytes.length) {
-      const grown = Buffer.allocUnsafe(Math.max(this.bytes.length * 2, this.used + n));
-      this.bytes.copy(grown, 0, 0, this.used);
-      this.bytes = grown;
-    }
+    this.bytes = growBuffer(this.bytes, this.used, this.used + n);
     const at = this.used;
     this.used += n;
     return at;
@@ -89,23 +86,12 @@ export class AnswerIndex {
     const a = usable(node.get(RRType.A), 4);
     const aaaa = usable(node.get(RRType.AAAA), 16);
     if (!a && !aaaa) return;
-    const labels = node.key.includes('\\') ? keyToLabels(node.key) : node.key === '.' ? [] : node.key.slice(0, -1).split('.');
-    let len = 1;
-    for (const l of labels) len += 1 + l.length;
+    const wire = nameToWire(ownKeyToLabels(node.key)); // keys are lower-case already (RFC 4343)
+    const len = wire.length;
     if (len > 255) return;
     const at = this.reserve(len);
-    let o = at;
-    for (const l of labels) {
-      this.bytes[o++] = l.length;
-      // Keys are lower-case already (ASCII, RFC 4343); latin1 keeps every octet.
-      o += this.bytes.write(l, o, 'latin1');
-    }
-    this.bytes[o] = 0;
-    if ((this.count + 1) * FIELDS > this.entries.length) {
-      const grown = new Int32Array(this.entries.length * 2);
-      grown.set(this.entries);
-      this.entries = grown;
-    }
+    wire.copy(this.bytes, at);
+    this.entries = grow(this.entries, (this.count + 1) * FIELDS);
     const f = this.count++ * FIELDS;
     let s = nameHash(this.bytes, at, at + len) & this.mask;
     while (this.slots[s] !== 0) s = (s + 1) & this.mask;
@@ -133,8 +119,8 @@ export class AnswerIndex {
   finish(): this {
     this.cursors = new Uint32Array(this.count * 2);
     // The arrays grew by doubling: give back what is unused (a copy of a few ms even at a million names).
-    if (this.entries.length > this.count * FIELDS * 1.25) this.entries = this.entries.slice(0, this.count * FIELDS);
-    if (this.bytes.length > this.used * 1.25) this.bytes = Buffer.from(this.bytes.subarray(0, this.used));
+    this.entries = trim(this.entries, this.count * FIELDS);
+    this.bytes = trimBuffer(this.bytes, this.used);
     return this;
   }
 
@@ -162,7 +148,7 @@ export class AnswerIndex {
 
   /** The entry of a name given as its canonical key ("www.example.com."), or -1. */
   findKey(key: string): number {
-    const wire = Buffer.from(keyToLabels(key).flatMap((l) => [l.length, ...Buffer.from(l, 'latin1')]).concat(0));
+    const wire = nameToWire(keyToLabels(key));
     return this.find(wire, 0, wire.length);
   }
 

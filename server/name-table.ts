@@ -7,6 +7,7 @@
 // per query it builds, and only for queries the fast path does not answer (answer-cache.ts).
 // Views are not kept, so two reads of one RRset give two objects: compare owner and type, not
 // identity. A view's `next` (the round-robin cursor) is stored in the table, so it persists.
+import { grow, growBuffer, resizeAll, trim, trimBuffer } from './columns.js';
 import type { RRset } from './zone.js';
 
 /** A name of the zone and its RRsets, in the order their first record came; none: an empty non-terminal (RFC 8020). */
@@ -19,15 +20,6 @@ export interface ZoneNode {
   readonly sets: RRset[];
 }
 
-type Grown = Int32Array | Uint32Array | Uint16Array;
-
-function grow<T extends Grown>(a: T, need: number): T {
-  if (need <= a.length) return a;
-  const b = new (a.constructor as new (n: number) => T)(Math.max(need, a.length * 2));
-  b.set(a);
-  return b;
-}
-
 /** FNV-1a over a key's characters (keys are ASCII: escapes stand for other octets). */
 function keyHash(key: string): number {
   let h = 0x811c9dc5;
@@ -35,52 +27,39 @@ function keyHash(key: string): number {
   return h >>> 0;
 }
 
+/** Per name: where its key text is, its length, its first and last RRset (-1: none). */
+interface NameColumns { at: Int32Array; len: Uint16Array; firstSet: Int32Array; lastSet: Int32Array; [k: string]: Int32Array | Uint16Array }
+/** Per RRset: type, TTL, the next RRset of its name, its RDATA chain, record count, round-robin cursor. */
+interface SetColumns { type: Uint16Array; ttl: Uint32Array; next: Int32Array; firstRd: Int32Array; lastRd: Int32Array; count: Int32Array; cursor: Uint32Array; [k: string]: Uint16Array | Uint32Array | Int32Array }
+/** Per RDATA: its offset in `data` (the packed records; the length is the 2 octets before) and the next of its RRset. */
+interface RdataColumns { at: Int32Array; next: Int32Array; [k: string]: Int32Array }
+
 export class NameTable implements Iterable<[string, ZoneNode]> {
-  // Names: the key text back to back; per name its place, length and first RRset (-1: none).
-  private text: Buffer;
+  private text: Buffer; // the names' key text back to back
   private textUsed = 0;
-  private nameAt: Int32Array;
-  private nameLen: Uint16Array;
-  private firstSet: Int32Array;
-  private lastSet: Int32Array;
+  private readonly name: NameColumns;
   private count = 0;
   private slots: Int32Array; // open addressing, name index + 1
   private mask: number;
-  // RRsets: per set its type, TTL, next set of the same name, RDATA chain, count and cursor.
-  private setType: Uint16Array;
-  private setTtl: Uint32Array;
-  private setNext: Int32Array;
-  private setFirstRd: Int32Array;
-  private setLastRd: Int32Array;
-  private setCount: Int32Array;
-  private setCursor: Uint32Array;
+  private readonly set: SetColumns;
   private sets = 0;
-  // RDATAs: their offsets in `data` (the packed records; the length is the 2 octets before).
-  private rdAt: Int32Array;
-  private rdNext: Int32Array;
+  private readonly rd: RdataColumns;
   private rds = 0;
 
   /** `data`: the buffer the RDATA offsets point into; `records`: how many will come (a size hint). */
   constructor(private readonly data: Buffer, records: number) {
     const n = Math.max(16, records + 16);
     this.text = Buffer.allocUnsafe(n * 16);
-    this.nameAt = new Int32Array(n);
-    this.nameLen = new Uint16Array(n);
-    this.firstSet = new Int32Array(n);
-    this.lastSet = new Int32Array(n);
+    this.name = { at: new Int32Array(n), len: new Uint16Array(n), firstSet: new Int32Array(n), lastSet: new Int32Array(n) };
     let cap = 16;
-    while (cap < (records + 16) * 2) cap *= 2;
+    while (cap < n * 2) cap *= 2;
     this.slots = new Int32Array(cap);
     this.mask = cap - 1;
-    this.setType = new Uint16Array(n);
-    this.setTtl = new Uint32Array(n);
-    this.setNext = new Int32Array(n);
-    this.setFirstRd = new Int32Array(n);
-    this.setLastRd = new Int32Array(n);
-    this.setCount = new Int32Array(n);
-    this.setCursor = new Uint32Array(n);
-    this.rdAt = new Int32Array(n);
-    this.rdNext = new Int32Array(n);
+    this.set = {
+      type: new Uint16Array(n), ttl: new Uint32Array(n), next: new Int32Array(n), firstRd: new Int32Array(n),
+      lastRd: new Int32Array(n), count: new Int32Array(n), cursor: new Uint32Array(n),
+    };
+    this.rd = { at: new Int32Array(n), next: new Int32Array(n) };
   }
 
   get size(): number {
@@ -89,9 +68,8 @@ export class NameTable implements Iterable<[string, ZoneNode]> {
 
   /** Bytes held (for the memory figures). */
   get byteLength(): number {
-    return this.text.length + this.slots.byteLength + [this.nameAt, this.nameLen, this.firstSet, this.lastSet, this.setType, this.setTtl,
-      this.setNext, this.setFirstRd, this.setLastRd, this.setCount, this.setCursor, this.rdAt, this.rdNext]
-      .reduce((n, a) => n + a.byteLength, 0);
+    const columns = [...Object.values(this.name), ...Object.values(this.set), ...Object.values(this.rd)];
+    return this.text.length + this.slots.byteLength + columns.reduce((n, a) => n + a.byteLength, 0);
   }
 
   // ---- lookups -------------------------------------------------------------------------
@@ -102,8 +80,8 @@ export class NameTable implements Iterable<[string, ZoneNode]> {
     for (let s = keyHash(key) & this.mask; ; s = (s + 1) & this.mask) {
       const i = this.slots[s]! - 1;
       if (i < 0) return -1;
-      if (this.nameLen[i] !== len) continue;
-      const at = this.nameAt[i]!;
+      if (this.name.len[i] !== len) continue;
+      const at = this.name.at[i]!;
       let j = 0;
       while (j < len && this.text[at + j] === key.charCodeAt(j)) j++;
       if (j === len) return i;
@@ -120,7 +98,7 @@ export class NameTable implements Iterable<[string, ZoneNode]> {
   }
 
   keyAt(i: number): string {
-    return this.text.toString('latin1', this.nameAt[i]!, this.nameAt[i]! + this.nameLen[i]!);
+    return this.text.toString('latin1', this.name.at[i]!, this.name.at[i]! + this.name.len[i]!);
   }
 
   nodeAt(i: number): ZoneNode {
@@ -148,33 +126,33 @@ export class NameTable implements Iterable<[string, ZoneNode]> {
 
   /** The RRset of `type` at name `i`, or -1. */
   setOf(i: number, type: number): number {
-    for (let s = this.firstSet[i]!; s >= 0; s = this.setNext[s]!) if (this.setType[s] === type) return s;
+    for (let s = this.name.firstSet[i]!; s >= 0; s = this.set.next[s]!) if (this.set.type[s] === type) return s;
     return -1;
   }
 
   setCountAt(i: number): number {
     let n = 0;
-    for (let s = this.firstSet[i]!; s >= 0; s = this.setNext[s]!) n++;
+    for (let s = this.name.firstSet[i]!; s >= 0; s = this.set.next[s]!) n++;
     return n;
   }
 
   setsAt(i: number, owner: string): RRset[] {
     const out: RRset[] = [];
-    for (let s = this.firstSet[i]!; s >= 0; s = this.setNext[s]!) out.push(new SetView(this, s, owner));
+    for (let s = this.name.firstSet[i]!; s >= 0; s = this.set.next[s]!) out.push(new SetView(this, s, owner));
     return out;
   }
 
-  setTypeOf(s: number): number { return this.setType[s]!; }
-  setTtlOf(s: number): number { return this.setTtl[s]!; }
-  cursor(s: number): number { return this.setCursor[s]!; }
-  setCursorTo(s: number, v: number): void { this.setCursor[s] = v; }
+  setTypeOf(s: number): number { return this.set.type[s]!; }
+  setTtlOf(s: number): number { return this.set.ttl[s]!; }
+  cursor(s: number): number { return this.set.cursor[s]!; }
+  setCursorTo(s: number, v: number): void { this.set.cursor[s] = v; }
 
   /** The RDATAs of RRset `s`, as views of the packed records. */
   rdatasOf(s: number): Buffer[] {
-    const out = new Array<Buffer>(this.setCount[s]!);
+    const out = new Array<Buffer>(this.set.count[s]!);
     let k = 0;
-    for (let r = this.setFirstRd[s]!; r >= 0; r = this.rdNext[r]!) {
-      const at = this.rdAt[r]!;
+    for (let r = this.set.firstRd[s]!; r >= 0; r = this.rd.next[r]!) {
+      const at = this.rd.at[r]!;
       out[k++] = this.data.subarray(at, at + ((this.data[at - 2]! << 8) | this.data[at - 1]!));
     }
     return out;
@@ -182,24 +160,14 @@ export class NameTable implements Iterable<[string, ZoneNode]> {
 
   // ---- building --------------------------------------------------------------------------
 
-  /** The last name is in: trims the arrays to their use and drops what only adding needs. No add() after. */
+  /** The last name is in: trims the columns to their use and drops what only adding needs. No add() after. */
   seal(): void {
-    const trim = <T extends Grown>(a: T, n: number): T => (a.length > n * 1.25 ? (a.slice(0, n) as T) : a);
-    const n = this.count, s = this.sets, r = this.rds;
-    this.nameAt = trim(this.nameAt, n);
-    this.nameLen = trim(this.nameLen, n);
-    this.firstSet = trim(this.firstSet, n);
-    this.setType = trim(this.setType, s);
-    this.setTtl = trim(this.setTtl, s);
-    this.setNext = trim(this.setNext, s);
-    this.setFirstRd = trim(this.setFirstRd, s);
-    this.setCount = trim(this.setCount, s);
-    this.setCursor = trim(this.setCursor, s);
-    this.rdAt = trim(this.rdAt, r);
-    this.rdNext = trim(this.rdNext, r);
-    if (this.text.length > this.textUsed * 1.25) this.text = Buffer.from(this.text.subarray(0, this.textUsed));
-    this.lastSet = new Int32Array(0);
-    this.setLastRd = new Int32Array(0);
+    resizeAll(this.name, (a) => trim(a, this.count));
+    resizeAll(this.set, (a) => trim(a, this.sets));
+    resizeAll(this.rd, (a) => trim(a, this.rds));
+    this.text = trimBuffer(this.text, this.textUsed);
+    this.name.lastSet = new Int32Array(0);
+    this.set.lastRd = new Int32Array(0);
   }
 
   /** The index of the name `key`, added (with no RRsets) if it is not there. */
@@ -208,23 +176,13 @@ export class NameTable implements Iterable<[string, ZoneNode]> {
     if (found >= 0) return found;
     if ((this.count + 1) * 2 > this.slots.length) this.rehash();
     const i = this.count++;
-    if (i >= this.nameAt.length) {
-      const n = this.nameAt.length * 2;
-      this.nameAt = grow(this.nameAt, n);
-      this.nameLen = grow(this.nameLen, n);
-      this.firstSet = grow(this.firstSet, n);
-      this.lastSet = grow(this.lastSet, n);
-    }
-    if (this.textUsed + key.length > this.text.length) {
-      const t = Buffer.allocUnsafe(Math.max(this.text.length * 2, this.textUsed + key.length));
-      this.text.copy(t, 0, 0, this.textUsed);
-      this.text = t;
-    }
-    this.nameAt[i] = this.textUsed;
-    this.nameLen[i] = key.length;
+    if (this.count > this.name.at.length) resizeAll(this.name, (a) => grow(a, this.count));
+    this.text = growBuffer(this.text, this.textUsed, this.textUsed + key.length);
+    this.name.at[i] = this.textUsed;
+    this.name.len[i] = key.length;
     this.textUsed += this.text.write(key, this.textUsed, 'latin1');
-    this.firstSet[i] = -1;
-    this.lastSet[i] = -1;
+    this.name.firstSet[i] = -1;
+    this.name.lastSet[i] = -1;
     let s = keyHash(key) & this.mask;
     while (this.slots[s] !== 0) s = (s + 1) & this.mask;
     this.slots[s] = i + 1;
@@ -246,26 +204,19 @@ export class NameTable implements Iterable<[string, ZoneNode]> {
   /** A new RRset at name `i` with its first RDATA (at `rdAt` in the data). Returns its index. */
   addSet(i: number, type: number, ttl: number, rdAt: number): number {
     const s = this.sets++;
-    if (s >= this.setType.length) {
-      const n = this.setType.length * 2;
-      this.setType = grow(this.setType, n);
-      this.setTtl = grow(this.setTtl, n);
-      this.setNext = grow(this.setNext, n);
-      this.setFirstRd = grow(this.setFirstRd, n);
-      this.setLastRd = grow(this.setLastRd, n);
-      this.setCount = grow(this.setCount, n);
-      this.setCursor = grow(this.setCursor, n);
-    }
-    this.setType[s] = type;
-    this.setTtl[s] = ttl;
-    this.setNext[s] = -1;
-    this.setCount[s] = 0;
-    this.setCursor[s] = 0;
-    this.setFirstRd[s] = -1;
-    this.setLastRd[s] = -1;
-    if (this.lastSet[i]! >= 0) this.setNext[this.lastSet[i]!] = s;
-    else this.firstSet[i] = s;
-    this.lastSet[i] = s;
+    if (this.sets > this.set.type.length) resizeAll(this.set, (a) => grow(a, this.sets));
+    const set = this.set;
+    set.type[s] = type;
+    set.ttl[s] = ttl;
+    set.next[s] = -1;
+    set.count[s] = 0;
+    set.cursor[s] = 0;
+    set.firstRd[s] = -1;
+    set.lastRd[s] = -1;
+    const last = this.name.lastSet[i]!;
+    if (last >= 0) set.next[last] = s;
+    else this.name.firstSet[i] = s;
+    this.name.lastSet[i] = s;
     this.addRdata(s, rdAt);
     return s;
   }
@@ -274,21 +225,19 @@ export class NameTable implements Iterable<[string, ZoneNode]> {
   addRdata(s: number, at: number): boolean {
     const d = this.data;
     const len = (d[at - 2]! << 8) | d[at - 1]!;
-    for (let r = this.setFirstRd[s]!; r >= 0; r = this.rdNext[r]!) {
-      const o = this.rdAt[r]!;
+    for (let r = this.set.firstRd[s]!; r >= 0; r = this.rd.next[r]!) {
+      const o = this.rd.at[r]!;
       if (((d[o - 2]! << 8) | d[o - 1]!) === len && d.compare(d, at, at + len, o, o + len) === 0) return false;
     }
     const r = this.rds++;
-    if (r >= this.rdAt.length) {
-      this.rdAt = grow(this.rdAt, this.rdAt.length * 2);
-      this.rdNext = grow(this.rdNext, this.rdAt.length);
-    }
-    this.rdAt[r] = at;
-    this.rdNext[r] = -1;
-    if (this.setLastRd[s]! >= 0) this.rdNext[this.setLastRd[s]!] = r;
-    else this.setFirstRd[s] = r;
-    this.setLastRd[s] = r;
-    this.setCount[s]!++;
+    if (this.rds > this.rd.at.length) resizeAll(this.rd, (a) => grow(a, this.rds));
+    this.rd.at[r] = at;
+    this.rd.next[r] = -1;
+    const last = this.set.lastRd[s]!;
+    if (last >= 0) this.rd.next[last] = r;
+    else this.set.firstRd[s] = r;
+    this.set.lastRd[s] = r;
+    this.set.count[s]!++;
     return true;
   }
 }

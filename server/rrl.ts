@@ -141,8 +141,7 @@ export class RateLimiter {
   }
 
   isExempt(clientAddress: string): boolean {
-    const a = parseAddress(clientAddress);
-    return a === undefined || this.exempt.some((c) => inCidr(a, c));
+    return this.accountAddress(clientAddress) === null;
   }
 
   /**
@@ -151,9 +150,8 @@ export class RateLimiter {
    * `nowMs` defaults to the clock's time.
    */
   decide(clientAddress: string, tokenKey: string, nowMs: number = this.clock.now()): RrlAction {
-    const a = parseAddress(clientAddress);
-    if (a === undefined || this.exempt.some((c) => inCidr(a, c))) return 'send';
-    return this.charge(a, tokenKey, nowMs);
+    const a = this.accountAddress(clientAddress);
+    return a === null ? 'send' : this.charge(a, tokenKey, nowMs);
   }
 
   /**

@@ -1,7 +1,7 @@
 // The zone model: a zone's records grouped into nodes and RRsets, with the structure
 // lookup needs (empty non-terminals, delegation points, wildcard presence) computed once at load.
 import { isSubdomain, keyToLabels, parentKey } from './name.js';
-import { RRType, soaFields, type ResourceRecord } from './rr.js';
+import { nameToWire, RRType, soaFields, type ResourceRecord } from './rr.js';
 import { packRecords, RecordReader, unpackRecords, type PackedRecords } from './zone-pack.js';
 import { AnswerIndex } from './answer-index.js';
 import { NameTable } from './name-table.js';
@@ -173,7 +173,7 @@ export class ZoneSet {
    */
   findWire(msg: Uint8Array, end: number, labelStarts: Int32Array, labels: number): Zone | undefined {
     this.wire ??= [...this.zones.values()]
-      .map((zone) => ({ zone, name: Buffer.from(zone.originLabels.flatMap((l) => [l.length, ...Buffer.from(l, 'latin1')]).concat(0)) }))
+      .map((zone) => ({ zone, name: nameToWire(zone.originLabels) }))
       .sort((a, b) => b.zone.originLabels.length - a.zone.originLabels.length);
     for (const { name, zone } of this.wire) {
       const depth = zone.originLabels.length;

@@ -16,6 +16,7 @@ import { ConfigError, configSpec, loadConfig, MAX_CONFIG_PROBLEMS_SHOWN } from '
 import type { Spec } from '../../cli/schema.js';
 import { makeTempDir, REPO_ROOT } from '../helpers/roamdns.js';
 import { Rng } from '../helpers/rng.js';
+import { Tally } from '../helpers/fuzz-tally.js';
 
 const SEED = Number(process.env.CONFIG_FUZZ_SEED ?? 0xc0f16f22) >>> 0;
 const ONLY = process.env.CONFIG_FUZZ_CASE === undefined ? undefined : Number(process.env.CONFIG_FUZZ_CASE);
@@ -169,24 +170,12 @@ function errorFailure(e: ConfigError, file: string, text: string): string | unde
   return undefined;
 }
 
-interface Tally { tried: number; accepted: number; rejected: number; maxMs: number; failures: string[] }
-const newTally = (): Tally => ({ tried: 0, accepted: 0, rejected: 0, maxMs: 0, failures: [] });
-
 function record(t: Tally, caseNo: number, what: string, input: string | Buffer, r: ReturnType<typeof runOne>): void {
-  t.tried++;
-  if (r.failure) {
-    const shown = typeof input === 'string' ? preview(input) : `<${input.length} octets> ${preview(input.toString('latin1'))}`;
-    if (t.failures.length < 5) t.failures.push(`input #${caseNo} (${what}; replay: ${replay(caseNo)}): ${r.failure}\n  input: ${shown}`);
-    return;
-  }
-  if (r.outcome!.accepted) t.accepted++;
-  else t.rejected++;
-  t.maxMs = Math.max(t.maxMs, r.outcome!.ms);
+  t.record(caseNo, what, replay(caseNo), () => (typeof input === 'string' ? preview(input) : `<${input.length} octets> ${preview(input.toString('latin1'))}`), r);
 }
 
 function report(label: string, t: Tally, startedAt: number): void {
-  console.log(`config fuzz ${label}: seed ${SEED}: ${t.tried} inputs, ${t.accepted} accepted, ${t.rejected} rejected, ` +
-    `slowest ${t.maxMs.toFixed(1)} ms, ${((performance.now() - startedAt) / 1000).toFixed(1)} s in all`);
+  t.report('config fuzz', SEED, label, startedAt);
 }
 
 // ---- values and mutations ----------------------------------------------------------------------
@@ -261,7 +250,7 @@ describe('config loader fuzzing', () => {
 
   test('mutations of roamdns.yaml, the test and README configs and a full config', () => {
     const started = performance.now();
-    const t = newTally();
+    const t = new Tally();
     for (let k = 0; k < MUTATED_INPUTS; k++) {
       if (!wanted(k)) continue;
       const r = rngFor(k);
@@ -277,7 +266,7 @@ describe('config loader fuzzing', () => {
 
   test('a wrong value of every type for every key of the schema', () => {
     const started = performance.now();
-    const t = newTally();
+    const t = new Tally();
     const paths = keyPaths(configSpec, []);
     expect(paths.length).toBeGreaterThan(60);
     let k = 100_000;
@@ -357,7 +346,7 @@ describe('config loader fuzzing', () => {
       ['a map key that is a list', 'pools:\n  ? [a, b]\n  : { check: { tcp: { port: 80 } } }\n'],
     ];
     const started = performance.now();
-    const t = newTally();
+    const t = new Tally();
     hostile.forEach(([label, input], i) => {
       if (!wanted(200_000 + i)) return;
       if (process.env.CONFIG_FUZZ_TRACE) writeSync(2, `hostile ${i}: ${label}\n`);

@@ -55,18 +55,11 @@ async function startInstance(idleMs: number): Promise<Instance> {
   const p = parseZoneText(ZONE, { file: 'example.org.zone', origin: 'example.org.' });
   const set = new ZoneSet(new Map([['example.org.', buildZone('example.org.', p.records)]]));
   const metrics = dnsMetrics(new Registry());
-  // Port 0 takes a free UDP port and then binds TCP to the same number, which a client socket in
-  // TIME_WAIT may still hold (EADDRINUSE): try another port then.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      const server = await startDnsServer({ zones: () => set, metrics, cache: new AnswerCache(metrics) }, {
-        listen: [{ host: HOST, port: 0 }], transferAllow: new AddressList([]), tcpIdleTimeoutMs: idleMs, tcpMaxConnections: CAP, log: silent,
-      });
-      return { server, port: server.addresses[0]!.port, metrics };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 10) throw e;
-    }
-  }
+  // Port 0: the server itself picks again when the kernel's UDP port is taken for TCP.
+  const server = await startDnsServer({ zones: () => set, metrics, cache: new AnswerCache(metrics) }, {
+    listen: [{ host: HOST, port: 0 }], transferAllow: new AddressList([]), tcpIdleTimeoutMs: idleMs, tcpMaxConnections: CAP, log: silent,
+  });
+  return { server, port: server.addresses[0]!.port, metrics };
 }
 
 let main: Instance | undefined;

@@ -29,6 +29,7 @@ import { formatProblem } from '../../server/zone-state.js';
 import { buildZone, ZoneSet, type Zone } from '../../server/zone.js';
 import { makeTempDir, parseMessage, REPO_ROOT } from '../helpers/roamdns.js';
 import { Rng } from '../helpers/rng.js';
+import { Tally } from '../helpers/fuzz-tally.js';
 
 const SEED = Number(process.env.ZONE_FUZZ_SEED ?? 0x20ae5eed) >>> 0;
 const ONLY = process.env.ZONE_FUZZ_CASE === undefined ? undefined : Number(process.env.ZONE_FUZZ_CASE);
@@ -170,23 +171,12 @@ function problemsFailure(parsed: ParsedZone, texts: Map<string, string>): string
   return undefined;
 }
 
-interface Tally { tried: number; accepted: number; rejected: number; maxMs: number; failures: string[] }
-const newTally = (): Tally => ({ tried: 0, accepted: 0, rejected: 0, maxMs: 0, failures: [] });
-
 function record(t: Tally, caseNo: number, what: string, input: string, r: ReturnType<typeof runOne>): void {
-  t.tried++;
-  if (r.failure) {
-    if (t.failures.length < 5) t.failures.push(`input #${caseNo} (${what}; replay: ${replay(caseNo)}): ${r.failure}\n  input: ${preview(input)}`);
-    return;
-  }
-  if (r.outcome!.accepted) t.accepted++;
-  else t.rejected++;
-  t.maxMs = Math.max(t.maxMs, r.outcome!.ms);
+  t.record(caseNo, what, replay(caseNo), () => preview(input), r);
 }
 
 function report(label: string, t: Tally, startedAt: number): void {
-  console.log(`zone fuzz ${label}: seed ${SEED}: ${t.tried} inputs, ${t.accepted} accepted, ${t.rejected} rejected, ` +
-    `slowest ${t.maxMs.toFixed(1)} ms, ${((performance.now() - startedAt) / 1000).toFixed(1)} s in all`);
+  t.report('zone fuzz', SEED, label, startedAt);
 }
 
 // ---- input generators --------------------------------------------------------------------------
@@ -277,7 +267,7 @@ function mutate(r: Rng, text: string, file: string): string {
 describe('zone parser fuzzing', () => {
   test('(a) random inputs', () => {
     const started = performance.now();
-    const t = newTally();
+    const t = new Tally();
     const file = path.join(tmp, 'random', 'fuzz.example.zone');
     mkdirSync(path.dirname(file), { recursive: true });
     for (let k = 0; k < RANDOM_INPUTS; k++) {
@@ -294,7 +284,7 @@ describe('zone parser fuzzing', () => {
   test('(b) mutations of every corpus zone file', () => {
     expect(corpus.length).toBeGreaterThan(50);
     const started = performance.now();
-    const t = newTally();
+    const t = new Tally();
     for (let n = 0; n < MUTATED_INPUTS; n++) {
       const k = RANDOM_INPUTS + n;
       if (!wanted(k)) continue;
@@ -354,7 +344,7 @@ describe('zone parser fuzzing', () => {
       ['long $ORIGIN chain', `${SOA}${'$ORIGIN a\n'.repeat(200)}www A 192.0.2.1\n`, /over 255/],
     ];
     const started = performance.now();
-    const t = newTally();
+    const t = new Tally();
     const file = path.join(tmp, 'hostile', 'fuzz.example.zone');
     mkdirSync(path.dirname(file), { recursive: true });
     hostile.forEach(([label, text, expected, limitMs], i) => {
@@ -446,7 +436,7 @@ describe('$INCLUDE fuzzing (real files in a temp folder)', () => {
 
   test('random include graphs (loops, repeats, missing files, folders) end quickly with a line', async () => {
     const started = performance.now();
-    const t = newTally();
+    const t = new Tally();
     const snippets = corpus.map((c) => c.text.split('\n').filter((l) => !/^\s*\$INCLUDE/i.test(l)));
     let cliRuns = 0;
     for (let g = 0; g < INCLUDE_GRAPHS; g++) {
