@@ -8,10 +8,11 @@ import type { AnswerOverlay, PoolAnswer } from './pool-overlay.js';
 import { lookup, type AnyMode } from './lookup.js';
 import type { DnsMetrics } from './metrics.js';
 import { EDNS_UDP_SIZE, renderResponse, rotationCount, type Transport } from './response.js';
-import { RRClass, RRType } from './rr.js';
+import { RRClass, RRType, readUncompressedName } from './rr.js';
 import { parseQuery, type Query } from './wire.js';
-import type { ZoneSet } from './zone.js';
-import type { AnswerIndex } from './answer-index.js';
+import type { Zone, ZoneSet } from './zone.js';
+import { NOT_DIRECT, WILDCARD_BELOW, type AnswerIndex } from './answer-index.js';
+import { asciiLower, isSubdomain, labelsToKey } from './name.js';
 
 /** Where the response's OPT flags byte is, or -1; the DO bit is its top bit (RFC 3225). */
 interface Entry {
@@ -108,6 +109,42 @@ interface PoolName {
   countAAAA: (() => void) | undefined;
 }
 
+/** What follows the question in a zone's NXDOMAIN answer, for one name length and transport class. */
+interface NxTail {
+  /** Header octets 2-11 (flags and counts), RD and CD clear. */
+  head: Buffer;
+  tail: Buffer;
+  /** Where the OPT flags byte is in `tail`, or -1. */
+  optFlagsAt: number;
+}
+
+interface NxState {
+  /** The labels of the SOA's MNAME and RNAME just below the apex, lower-case (when they are in the zone). */
+  soaLabels: Buffer[];
+  /** By transport class × 256 + the name's length. */
+  tails: Map<number, NxTail>;
+}
+
+/** Whether the label at msg[at] (length octet first) is `label` (lower-case), ignoring ASCII case. */
+function sameLabel(msg: Uint8Array, at: number, label: Uint8Array): boolean {
+  if (msg[at] !== label.length) return false;
+  for (let i = 0; i < label.length; i++) {
+    let c = msg[at + 1 + i]!;
+    if (c >= 0x41 && c <= 0x5a) c += 32;
+    if (c !== label[i]) return false;
+  }
+  return true;
+}
+
+/** Writes our OPT record (RFC 6891: root owner, our UDP size, version 0, the DO bit as asked, no options) at out[o...]. */
+function writeOpt(out: Buffer, o: number, dnssecOk: boolean): void {
+  out[o] = 0; out[o + 1] = 0; out[o + 2] = RRType.OPT;
+  out[o + 3] = EDNS_UDP_SIZE >> 8; out[o + 4] = EDNS_UDP_SIZE & 0xff;
+  out[o + 5] = 0; out[o + 6] = 0; // extended RCODE, version 0
+  out[o + 7] = dnssecOk ? 0x80 : 0; out[o + 8] = 0;
+  out[o + 9] = 0; out[o + 10] = 0;
+}
+
 /** Label offsets of the question name being looked at (direct(); one query at a time). */
 const labelStarts = new Int32Array(128);
 
@@ -156,11 +193,17 @@ export class AnswerCache {
   directAnswers = 0;
   private readonly directUdp: () => void;
   private readonly directTcp: () => void;
+  private readonly nxUdp: () => void;
+  private readonly nxTcp: () => void;
+  /** NXDOMAIN tails of the zones being served (nxdomain()). */
+  private nx = new Map<Zone, NxState>();
 
   /** `any` must be the handler's (HandlerContext.any): both paths give the same bytes. */
   constructor(private readonly metrics: DnsMetrics, private readonly any: AnyMode = 'minimal') {
     this.directUdp = this.counter(metrics.queries, { transport: 'udp', rcode: 'NOERROR' });
     this.directTcp = this.counter(metrics.queries, { transport: 'tcp', rcode: 'NOERROR' });
+    this.nxUdp = this.counter(metrics.queries, { transport: 'udp', rcode: 'NXDOMAIN' });
+    this.nxTcp = this.counter(metrics.queries, { transport: 'tcp', rcode: 'NXDOMAIN' });
   }
 
   get size(): number {
@@ -175,6 +218,7 @@ export class AnswerCache {
       this.positive = new Generations(Math.max(MIN_POSITIVE, 2 * records));
       this.negative = new Generations(NEGATIVE);
       this.poolKeys.clear();
+      this.nx = new Map();
       this.zonesSeen = zones;
       this.overlaySeen = overlay;
     } else if (overlay !== this.overlaySeen) {
@@ -219,19 +263,19 @@ export class AnswerCache {
   }
 
   /**
-   * The A or AAAA records of a name that has them, written straight from the zone's answer
-   * index (answer-index.ts): no entry is kept and no string made, so a zone of a million names
-   * answers them all without a million cache entries. The bytes are the general path's (the same
-   * header, the question as asked, the owner as a pointer to it, the records in round-robin
-   * order, the same OPT). A health-managed name answers the overlay's records (the VIPs served
-   * now), with its cursor and record limit, as the general path does. Declines (undefined) what
-   * the index leaves out (names at or below a zone cut, zones with a DNAME), a pool's NODATA,
-   * and an answer that does not fit.
+   * Answers written straight from the zone's answer index (answer-index.ts): no entry is kept
+   * and no string made, so a zone of a million names answers them all without a million cache
+   * entries. Two kinds: the A or AAAA records of a name that has them, and NXDOMAIN for a name
+   * that does not exist (nxdomain()). The bytes are the general path's (the same header, the
+   * question as asked, the owner as a pointer to it, the records in round-robin order, the same
+   * OPT). A health-managed name answers the overlay's records (the VIPs served now), with its
+   * cursor and record limit, as the general path does. Declines (undefined) what the index
+   * leaves out (names at or below a zone cut, zones with a DNAME), other types of names that
+   * exist, a pool's NODATA, and an answer that does not fit.
    */
   private direct(msg: Buffer, p: Peek, transport: Transport, zones: ZoneSet, overlay: AnswerOverlay | undefined): Buffer | undefined {
     const typeAt = p.qend - 4;
-    const qtype = (msg[typeAt]! << 8) | msg[typeAt + 1]!;
-    if ((qtype !== RRType.A && qtype !== RRType.AAAA) || typeAt === 13) return undefined; // 13: the root name
+    if (typeAt === 13) return undefined; // the root name
     let labels = 0;
     for (let o = 12; ; o += 1 + msg[o]!) {
       labelStarts[labels] = o;
@@ -241,13 +285,17 @@ export class AnswerCache {
     const zone = zones.findWire(msg, typeAt, labelStarts, labels);
     const index = zone?.answers;
     if (!index) return undefined;
-    const e = index.find(msg, 12, typeAt);
-    if (e < 0 || index.records(e, qtype) === 0) return undefined;
+    const at = index.find(msg, 12, typeAt);
+    if (at < 0) return this.nxdomain(msg, p, transport, zones, zone!, index, labels);
+    const qtype = (msg[typeAt]! << 8) | msg[typeAt + 1]!;
+    if (qtype !== RRType.A && qtype !== RRType.AAAA) return undefined;
+    const set = index.set(at, qtype);
+    if (index.records(set) === 0) return undefined;
     // A health-managed name answers what the overlay says (its own records, cursor and limit).
-    const poolName = overlay !== undefined && overlay.size > 0 ? this.poolsIn(index, overlay).get(e) : undefined;
+    const poolName = overlay !== undefined && overlay.size > 0 ? this.poolsIn(index, overlay).get(at) : undefined;
     const pool = poolName === undefined ? undefined : qtype === RRType.A ? poolName.a : poolName.aaaa;
     if (pool && pool.kind !== 'rrset') return undefined; // NODATA: an entry
-    const total = pool ? pool.rrset.rdatas.length : index.records(e, qtype);
+    const total = pool ? pool.rrset.rdatas.length : index.records(set);
     const n = pool ? Math.min(total, pool.limit) : total;
     if (n === 0) return undefined;
     const width = qtype === RRType.A ? 4 : 16;
@@ -256,43 +304,104 @@ export class AnswerCache {
     if (size + (p.edns ? 11 : 0) > limit) return undefined; // the general path truncates
     if (p.edns) size += 11;
     let start = 0;
-    if (!pool) start = index.rotate(e, qtype, total);
+    if (!pool) start = index.rotate(set, total);
     else if (total > 1) {
       start = pool.rrset.next++ % total; // as response.ts recordsOf advances it
       if (pool.rrset.next >= 0x3fffffff) pool.rrset.next = 0;
     }
     const out = Buffer.allocUnsafe(size);
-    msg.copy(out, 0, 0, p.qend);
+    for (let i = 0; i < p.qend; i++) out[i] = msg[i]!;
     out[2] = 0x84 | (msg[2]! & 0x01); // QR, QUERY, AA, RD as asked
     out[3] = msg[3]! & 0x10; // CD as asked, NOERROR
     out[6] = n >> 8; out[7] = n & 0xff;
     out[8] = 0; out[9] = 0;
     out[10] = 0; out[11] = p.edns ? 1 : 0;
     let o = p.qend;
-    const ttl = pool ? pool.rrset.ttlSeconds : index.ttl(e, qtype);
+    const ttl = pool ? pool.rrset.ttlSeconds : 0;
     const recs = pool?.rrset.rdatas;
     for (let i = 0; i < n; i++) {
       out[o] = 0xc0; out[o + 1] = 12; // the owner is the question's name
       out[o + 2] = qtype >> 8; out[o + 3] = qtype & 0xff;
       out[o + 4] = 0; out[o + 5] = RRClass.IN;
-      out.writeUInt32BE(ttl, o + 6);
+      if (recs) out.writeUInt32BE(ttl, o + 6);
+      else index.copyTtl(set, out, o + 6);
       out[o + 10] = 0; out[o + 11] = width;
-      if (recs) o += 12 + recs[(start + i) % total]!.copy(out, o + 12);
-      else o += 12 + index.copyRdata(e, qtype, (start + i) % total, out, o + 12);
+      if (recs) recs[(start + i) % total]!.copy(out, o + 12);
+      else index.copyRdata(set, width, (start + i) % total, out, o + 12);
+      o += 12 + width;
     }
-    if (p.edns) {
-      out[o] = 0; out[o + 1] = 0; out[o + 2] = RRType.OPT;
-      out[o + 3] = EDNS_UDP_SIZE >> 8; out[o + 4] = EDNS_UDP_SIZE & 0xff;
-      out[o + 5] = 0; out[o + 6] = 0; // extended RCODE, version 0
-      out[o + 7] = p.dnssecOk ? 0x80 : 0; out[o + 8] = 0;
-      out[o + 9] = 0; out[o + 10] = 0;
-    }
+    if (p.edns) writeOpt(out, o, p.dnssecOk);
     (transport === 'udp' ? this.directUdp : this.directTcp)();
     if (pool) (qtype === RRType.A ? poolName!.countA : poolName!.countAAAA)!();
     this.directAnswers++;
     return out;
   }
 
+  /**
+   * NXDOMAIN for a name the index does not hold, any type: when its closest encloser (the
+   * nearest ancestor that exists, the apex at the latest) is neither at or below a zone cut nor
+   * the parent of a wildcard, the name does not exist (RFC 1034 §4.3.2 step 3c, RFC 4592 §3.3.1)
+   * and the answer is the zone's SOA in the authority section (RFC 2308 §3). What follows the
+   * question is the same for every such name of the zone of the same length and transport class:
+   * the SOA's owner is a pointer to the apex inside the question, and so are the parts of its
+   * MNAME and RNAME compressed against the question, unless a label of the name just below the
+   * apex is also theirs (then the general path answers). So the general path renders it once per
+   * length (nxTail) and the rest is copied.
+   */
+  private nxdomain(msg: Buffer, p: Peek, transport: Transport, zones: ZoneSet, zone: Zone, index: AnswerIndex, labels: number): Buffer | undefined {
+    const typeAt = p.qend - 4;
+    const below = labels - zone.originLabels.length; // labels of the name below the apex (≥ 1: the apex is in the index)
+    let ce = -1;
+    for (let j = 1; j <= below && ce < 0; j++) ce = index.find(msg, labelStarts[j]!, typeAt);
+    if (ce < 0 || (index.flags(ce) & (NOT_DIRECT | WILDCARD_BELOW)) !== 0) return undefined;
+    const nx = this.nxOf(zone);
+    const last = labelStarts[below - 1]!; // the label just below the apex
+    for (const l of nx.soaLabels) if (sameLabel(msg, last, l)) return undefined;
+    const key = p.cls * 256 + (typeAt - 12);
+    const t = nx.tails.get(key) ?? this.nxTail(msg, p.qend, transport, zones, nx, key);
+    if (!t) return undefined;
+    const out = Buffer.allocUnsafe(p.qend + t.tail.length);
+    for (let i = 0; i < p.qend; i++) out[i] = msg[i]!;
+    for (let i = 0; i < 10; i++) out[2 + i] = t.head[i]!;
+    out[2]! |= msg[2]! & 0x01; // RD is copied (RFC 1035 §4.1.1)
+    out[3]! |= msg[3]! & 0x10; // CD is copied (RFC 6840 §5.9)
+    t.tail.copy(out, p.qend);
+    if (p.dnssecOk && t.optFlagsAt >= 0) out[p.qend + t.optFlagsAt]! |= 0x80;
+    (transport === 'udp' ? this.nxUdp : this.nxTcp)();
+    this.directAnswers++;
+    return out;
+  }
+
+  /** The NXDOMAIN state of a zone: the SOA's own labels just below the apex, the tails made so far. */
+  private nxOf(zone: Zone): NxState {
+    let nx = this.nx.get(zone);
+    if (!nx) {
+      const depth = zone.originLabels.length;
+      const soaLabels: Buffer[] = [];
+      const rdata = zone.soa.rdatas[0]!;
+      const mname = readUncompressedName(rdata, 0);
+      const rname = readUncompressedName(rdata, mname.end);
+      for (const name of [mname.labels, rname.labels]) {
+        if (name.length > depth && isSubdomain(labelsToKey(name), zone.origin)) soaLabels.push(Buffer.from(asciiLower(name[name.length - depth - 1]!), 'latin1'));
+      }
+      nx = { soaLabels, tails: new Map() };
+      this.nx.set(zone, nx);
+    }
+    return nx;
+  }
+
+  /** Renders the NXDOMAIN answer to `msg` with the general path and keeps what follows its question. */
+  private nxTail(msg: Buffer, qend: number, transport: Transport, zones: ZoneSet, nx: NxState, key: number): NxTail | undefined {
+    const e = this.build(msg, transport, zones, undefined);
+    const first = e?.variants[0];
+    // Anything but a plain NXDOMAIN (one SOA, not truncated) stays with the entries.
+    if (!e || e.variants.length !== 1 || !first || (first[3]! & 0xf) !== 3 || (first[2]! & 0x02) !== 0) return undefined;
+    const head = Buffer.from(first.subarray(2, 12));
+    const tail = Buffer.from(first.subarray(qend));
+    const t = { head, tail, optFlagsAt: e.optFlagsAt >= 0 ? e.optFlagsAt - qend : -1 };
+    nx.tails.set(key, t);
+    return t;
+  }
   /**
    * The entries of `index` that are health-managed names, with what the overlay answers for
    * them and their counters: found once per overlay (a handful of names), so the answer path

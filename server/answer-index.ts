@@ -1,33 +1,49 @@
-// The A and AAAA answers of a zone in flat typed arrays, found by the wire form of the question
-// name, for the fast path. The zone's name table (name-table.ts) is keyed by the presentation
-// form and its RRsets are chains of offsets: reaching a name's A records there takes a string
-// made from the query, its hash, and several dependent reads. Here it costs a hash of the
-// query's own bytes, one slot, one entry and one run of bytes (name and RDATAs side by side),
-// each likely a single CPU cache miss, at any zone size.
+// Every name of a zone in flat typed arrays, found by the wire form of the question name, for
+// the fast path: its A and AAAA answers, and enough to know that a name does not exist. The
+// zone's name table (name-table.ts) is keyed by the presentation form and its RRsets are chains
+// of offsets: reaching a name's A records there takes a string made from the query, its hash and
+// several dependent reads. Here it costs a hash of the query's own bytes, one slot (which holds
+// the hash, so a probe that cannot match reads nothing more) and one run of bytes: the name, its
+// flags and its A and AAAA records side by side, each likely a single CPU cache miss, at any
+// zone size.
 //
-// Only what is answered from the zone as it is goes in: a name at or below a zone cut, any name
-// of a zone with a DNAME, and RDATA of an odd length are left out (the general path answers
-// them), and so is every other type. Health-managed names are in; the caller asks the overlay.
+// Every name is in, empty non-terminals too, so a name that is not here does not exist; whether
+// that is NXDOMAIN depends on its closest encloser's flags (a zone cut, a wildcard). Names at or
+// below a zone cut carry no records (the general path refers them), and neither does RDATA of an
+// odd length. A zone with a DNAME has no index (built by ZoneBuilder). Health-managed names are
+// in; the caller asks the overlay.
 import { keyToLabels, ownKeyToLabels } from './name.js';
-import { grow, growBuffer, trim, trimBuffer } from './columns.js';
+import { trimBuffer } from './columns.js';
 import { nameToWire, RRType } from './rr.js';
 import type { RRset, ZoneNode } from './zone.js';
 
 /*
- * entries: Int32Array, FIELDS per name:
+ * A name's record in `bytes`, at offset `at` (what find() returns):
  *
- * | field | what                                                            |
- * |-------|-----------------------------------------------------------------|
- * | 0     | offset of the name in `bytes` (wire form, lower-case, final 0)  |
- * | 1     | its length                                                      |
- * | 2, 3  | A: offset of the first RDATA in `bytes` (records back to back), count (0: none) |
- * | 4     | A: TTL                                                          |
- * | 5, 6  | AAAA: the same                                                  |
- * | 7     | AAAA: TTL                                                       |
+ * | offset              | size     | what                                                      |
+ * |---------------------|----------|-----------------------------------------------------------|
+ * | 0                   | 1        | length L of the name                                      |
+ * | 1                   | L        | the name in wire form, lower-case, ending with the root   |
+ * | 1 + L               | 1        | flags: NOT_DIRECT, WILDCARD_BELOW                         |
+ * | 2 + L               | 10 + 4a  | the A set: count a (u16), TTL (u32 BE), cursor (u32), a RDATAs of 4 octets |
+ * | 12 + L + 4a         | 10 + 16b | the AAAA set, the same with RDATAs of 16 octets          |
  *
- * slots: open addressing, linear probing, entry index + 1 (0: empty), at least twice the names.
+ * A set's offset is what set() returns; its count 0 means the name has no such records here.
+ * The records are in chunks of at most 4 MiB (none spans two): an offset is chunk × 4 MiB + the
+ * offset inside it. So a large zone's index is never copied whole while it grows, which would
+ * stall the answers between two slices of a reload.
+ * slots: open addressing, linear probing, two numbers a slot: the name's hash and at + 1 (0: empty);
+ * at least one and a half times as many slots as names (a probe that is not the name rarely reads
+ * more than the slot: it holds the hash).
  */
-const FIELDS = 8;
+/** The name is at or below a zone cut: answered by the general path (a referral), NXDOMAIN below it too. */
+export const NOT_DIRECT = 1;
+/** The name has a wildcard child (`*.name`): a name that does not exist below it may match it. */
+export const WILDCARD_BELOW = 2;
+const SET_HEAD = 10;
+const CHUNK_BITS = 22;
+const CHUNK = 1 << CHUNK_BITS;
+const IN_CHUNK = CHUNK - 1;
 
 /** FNV-1a over the lower-cased octets [start, end) of `b`. */
 export function nameHash(b: Uint8Array, start: number, end: number): number {
@@ -37,19 +53,17 @@ export function nameHash(b: Uint8Array, start: number, end: number): number {
     if (c >= 0x41 && c <= 0x5a) c += 32;
     h = Math.imul(h ^ c, 0x01000193);
   }
-  return h >>> 0;
+  return h | 0;
 }
 
 export class AnswerIndex {
-  private entries: Int32Array;
   private readonly slots: Int32Array;
   private readonly mask: number;
-  /** Names and RDATAs, back to back. */
-  private bytes: Buffer;
+  /** The names' records, back to back (see the table above). */
+  private readonly chunks: Buffer[];
+  /** Bytes used in the last chunk. */
   private used = 0;
   private count = 0;
-  /** Round-robin cursors, two per entry (A, AAAA). */
-  private cursors = new Uint32Array(0);
 
   /**
    * `capacity`: at most this many names will be added (the zone's node count). The table is
@@ -58,11 +72,10 @@ export class AnswerIndex {
    */
   constructor(capacity: number) {
     let cap = 16;
-    while (cap < capacity * 2) cap *= 2;
-    this.slots = new Int32Array(cap);
+    while (cap < capacity * 1.5) cap *= 2; // so at most two thirds full
+    this.slots = new Int32Array(cap * 2);
     this.mask = cap - 1;
-    this.entries = new Int32Array(Math.min(Math.max(1, capacity), 1024) * FIELDS);
-    this.bytes = Buffer.allocUnsafe(Math.min(Math.max(1, capacity), 1024) * 32);
+    this.chunks = [Buffer.allocUnsafe(Math.min(Math.max(1, capacity), 1024) * 48)];
   }
 
   get size(): number {
@@ -71,112 +84,131 @@ export class AnswerIndex {
 
   /** Bytes held (for the memory figures). */
   get byteLength(): number {
-    return this.entries.byteLength + this.slots.byteLength + this.bytes.length + this.cursors.byteLength;
+    let n = this.slots.byteLength;
+    for (const c of this.chunks) n += c.length;
+    return n;
   }
 
-  private reserve(n: number): number {
-    this.bytes = growBuffer(this.bytes, this.used, this.used + n);
-    const at = this.used;
-    this.used += n;
-    return at;
-  }
-
-  /** Adds the A and AAAA RRsets of a name answered as it is (see the top of the file). */
-  add(node: ZoneNode): void {
-    const a = usable(node.get(RRType.A), 4);
-    const aaaa = usable(node.get(RRType.AAAA), 16);
-    if (!a && !aaaa) return;
+  /** Adds a name with its flags, and its A and AAAA RRsets unless NOT_DIRECT (see the top of the file). */
+  add(node: ZoneNode, flags: number): void {
+    const a = flags & NOT_DIRECT ? undefined : usable(node.get(RRType.A), 4);
+    const aaaa = flags & NOT_DIRECT ? undefined : usable(node.get(RRType.AAAA), 16);
     const wire = nameToWire(ownKeyToLabels(node.key)); // keys are lower-case already (RFC 4343)
     const len = wire.length;
     if (len > 255) return;
-    const at = this.reserve(len);
-    wire.copy(this.bytes, at);
-    this.entries = grow(this.entries, (this.count + 1) * FIELDS);
-    const f = this.count++ * FIELDS;
-    let s = nameHash(this.bytes, at, at + len) & this.mask;
-    while (this.slots[s] !== 0) s = (s + 1) & this.mask;
-    this.slots[s] = this.count; // entry index + 1
-    this.entries[f] = at;
-    this.entries[f + 1] = len;
-    this.putSet(f + 2, a);
-    this.putSet(f + 5, aaaa);
+    const need = 2 + len + 2 * SET_HEAD + (a ? 4 * a.rdatas.length : 0) + (aaaa ? 16 * aaaa.rdatas.length : 0);
+    const last = this.chunks.length - 1;
+    if (this.used + need > CHUNK) { this.chunks.push(Buffer.allocUnsafe(CHUNK)); this.used = 0; }
+    else if (this.used + need > this.chunks[last]!.length) {
+      const bigger = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(this.used + need, 2 * this.chunks[last]!.length)));
+      this.chunks[last]!.copy(bigger, 0, 0, this.used);
+      this.chunks[last] = bigger;
+    }
+    const c = this.chunks.length - 1;
+    const b = this.chunks[c]!;
+    const o = this.used;
+    this.used += need;
+    b[o] = len;
+    wire.copy(b, o + 1);
+    b[o + 1 + len] = flags;
+    this.putSet(b, this.putSet(b, o + 2 + len, a), aaaa);
+    const h = nameHash(b, o + 1, o + 1 + len);
+    let s = h & this.mask;
+    while (this.slots[2 * s + 1] !== 0) s = (s + 1) & this.mask;
+    this.slots[2 * s] = h;
+    this.slots[2 * s + 1] = c * CHUNK + o + 1;
+    this.count++;
   }
 
-  private putSet(f: number, set: { rdatas: Buffer[]; ttl: number } | undefined): void {
-    const ent = this.entries;
-    if (!set) { ent[f] = -1; ent[f + 1] = 0; ent[f + 2] = 0; return; }
-    let total = 0;
-    for (const r of set.rdatas) total += r.length;
-    const at = this.reserve(total);
-    let o = at;
-    for (const r of set.rdatas) o += r.copy(this.bytes, o);
-    ent[f] = at;
-    ent[f + 1] = set.rdatas.length;
-    ent[f + 2] = set.ttl;
+  /** Writes a set at `o`; returns where the next one goes. */
+  private putSet(b: Buffer, o: number, set: { rdatas: Buffer[]; ttl: number } | undefined): number {
+    const n = set ? set.rdatas.length : 0;
+    b.writeUInt16BE(n, o);
+    b.writeUInt32BE(set ? set.ttl : 0, o + 2);
+    b.writeUInt32LE(0, o + 6);
+    o += SET_HEAD;
+    if (set) for (const r of set.rdatas) o += r.copy(b, o);
+    return o;
   }
 
-  /** Call once, after the last add(): the rotation cursors (the table is filled already). */
+  /** Call once, after the last add(): gives back the room the last chunk has not used. */
   finish(): this {
-    this.cursors = new Uint32Array(this.count * 2);
-    // The arrays grew by doubling: give back what is unused (a copy of a few ms even at a million names).
-    this.entries = trim(this.entries, this.count * FIELDS);
-    this.bytes = trimBuffer(this.bytes, this.used);
+    const last = this.chunks.length - 1;
+    this.chunks[last] = trimBuffer(this.chunks[last]!, this.used);
     return this;
   }
 
-  /** The entry of the name msg[start, end) (wire form, any case, ending with the root label), or -1. */
+  /** The name msg[start, end) (wire form, any case, ending with the root label): its record's offset, or -1. */
   find(msg: Uint8Array, start: number, end: number): number {
-    if (this.count === 0) return -1;
     const len = end - start;
-    const ent = this.entries;
-    const b = this.bytes;
-    for (let s = nameHash(msg, start, end) & this.mask; ; s = (s + 1) & this.mask) {
-      const e = this.slots[s]! - 1;
-      if (e < 0) return -1;
-      const f = e * FIELDS;
-      if (ent[f + 1] !== len) continue;
-      const at = ent[f]!;
+    const slots = this.slots;
+    const h = nameHash(msg, start, end);
+    for (let s = h & this.mask; ; s = (s + 1) & this.mask) {
+      const at = slots[2 * s + 1]! - 1;
+      if (at < 0) return -1;
+      if (slots[2 * s] !== h) continue;
+      const b = this.chunks[at >>> CHUNK_BITS]!;
+      const o = (at & IN_CHUNK) + 1;
+      if (b[o - 1] !== len) continue;
       let i = 0;
       for (; i < len; i++) {
         let c = msg[start + i]!;
         if (c >= 0x41 && c <= 0x5a) c += 32;
-        if (c !== b[at + i]) break;
+        if (c !== b[o + i]) break;
       }
-      if (i === len) return e;
+      if (i === len) return at;
     }
   }
 
-  /** The entry of a name given as its canonical key ("www.example.com."), or -1. */
+  /** The record of a name given as its canonical key ("www.example.com."), or -1. */
   findKey(key: string): number {
     const wire = nameToWire(keyToLabels(key));
     return this.find(wire, 0, wire.length);
   }
 
-  /** Records of the A (or AAAA) RRset of entry `e`: 0 when the name has none. */
-  records(e: number, qtype: number): number {
-    return this.entries[e * FIELDS + (qtype === RRType.A ? 3 : 6)]!;
+  /** The flags of the name at `at` (NOT_DIRECT, WILDCARD_BELOW). */
+  flags(at: number): number {
+    const b = this.chunks[at >>> CHUNK_BITS]!;
+    const o = at & IN_CHUNK;
+    return b[o + 1 + b[o]!]!;
   }
 
-  /** TTL of that RRset. */
-  ttl(e: number, qtype: number): number {
-    return this.entries[e * FIELDS + (qtype === RRType.A ? 4 : 7)]!;
+  /** The offset of the A (or AAAA) set of the name at `at`. */
+  set(at: number, qtype: number): number {
+    const b = this.chunks[at >>> CHUNK_BITS]!;
+    const o = at & IN_CHUNK;
+    const a = o + 2 + b[o]!;
+    return (at - o) + (qtype === RRType.A ? a : a + SET_HEAD + 4 * ((b[a]! << 8) | b[a + 1]!));
   }
 
-  /** Copies RDATA `i` of that RRset to out[o...]; returns its length. */
-  copyRdata(e: number, qtype: number, i: number, out: Buffer, o: number): number {
-    const width = qtype === RRType.A ? 4 : 16;
-    const at = this.entries[e * FIELDS + (qtype === RRType.A ? 2 : 5)]! + i * width;
-    this.bytes.copy(out, o, at, at + width);
-    return width;
+  /** Records of the set at `set`: 0 when the name has none here. */
+  records(set: number): number {
+    const b = this.chunks[set >>> CHUNK_BITS]!;
+    const o = set & IN_CHUNK;
+    return (b[o]! << 8) | b[o + 1]!;
   }
 
-  /** The record an answer starts with, advancing the cursor (BIND's rrset-order cyclic). */
-  rotate(e: number, qtype: number, count: number): number {
+  /** Copies the set's TTL (4 octets, network order) to out[o...]. */
+  copyTtl(set: number, out: Uint8Array, o: number): void {
+    const b = this.chunks[set >>> CHUNK_BITS]!;
+    const s = set & IN_CHUNK;
+    out[o] = b[s + 2]!; out[o + 1] = b[s + 3]!; out[o + 2] = b[s + 4]!; out[o + 3] = b[s + 5]!;
+  }
+
+  /** Copies RDATA `i` (of `width` octets) of the set to out[o...]. */
+  copyRdata(set: number, width: number, i: number, out: Uint8Array, o: number): void {
+    const b = this.chunks[set >>> CHUNK_BITS]!;
+    for (let k = (set & IN_CHUNK) + SET_HEAD + i * width, end = k + width; k < end; ) out[o++] = b[k++]!;
+  }
+
+  /** The record an answer starts with, advancing the set's cursor (BIND's rrset-order cyclic). */
+  rotate(set: number, count: number): number {
     if (count < 2) return 0;
-    const c = e * 2 + (qtype === RRType.A ? 0 : 1);
-    const start = this.cursors[c]! % count;
-    this.cursors[c] = (this.cursors[c]! + 1) % 0x3fffffff;
-    return start;
+    const b = this.chunks[set >>> CHUNK_BITS]!;
+    const o = (set & IN_CHUNK) + 6;
+    const c = b.readUInt32LE(o);
+    b.writeUInt32LE((c + 1) % 0x3fffffff, o);
+    return c % count;
   }
 }
 

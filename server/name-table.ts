@@ -162,12 +162,27 @@ export class NameTable implements Iterable<[string, ZoneNode]> {
 
   /** The last name is in: trims the columns to their use and drops what only adding needs. No add() after. */
   seal(): void {
-    resizeAll(this.name, (a) => trim(a, this.count));
-    resizeAll(this.set, (a) => trim(a, this.sets));
-    resizeAll(this.rd, (a) => trim(a, this.rds));
-    this.text = trimBuffer(this.text, this.textUsed);
-    this.name.lastSet = new Int32Array(0);
-    this.set.lastRd = new Int32Array(0);
+    while (!this.sealStep());
+  }
+
+  private sealed = 0;
+
+  /**
+   * seal() a part at a time (each copies up to a few tens of MiB for a zone of a million
+   * names): true once the whole is done. For a zone built between queries.
+   */
+  sealStep(): boolean {
+    switch (this.sealed++) {
+      case 0:
+        this.name.lastSet = new Int32Array(0);
+        this.set.lastRd = new Int32Array(0);
+        resizeAll(this.name, (a) => trim(a, this.count));
+        return false;
+      case 1: resizeAll(this.set, (a) => trim(a, this.sets)); return false;
+      case 2: resizeAll(this.rd, (a) => trim(a, this.rds)); return false;
+      case 3: this.text = trimBuffer(this.text, this.textUsed); return true;
+      default: return true;
+    }
   }
 
   /** The index of the name `key`, added (with no RRsets) if it is not there. */

@@ -3,7 +3,7 @@
 import { isSubdomain, keyToLabels, parentKey } from './name.js';
 import { nameToWire, RRType, soaFields, type ResourceRecord } from './rr.js';
 import { packRecords, RecordReader, unpackRecords, type PackedRecords } from './zone-pack.js';
-import { AnswerIndex } from './answer-index.js';
+import { AnswerIndex, NOT_DIRECT, WILDCARD_BELOW } from './answer-index.js';
 import { NameTable } from './name-table.js';
 
 export interface RRset {
@@ -32,7 +32,7 @@ export interface Zone {
   cuts: Set<string>;
   /** Whether any name has a DNAME (lookups below it are redirected, RFC 6672). */
   hasDname: boolean;
-  /** The A and AAAA answers in flat arrays for the fast path (answer-index.ts); none in a zone with a DNAME. */
+  /** Every name, with its A and AAAA answers, in flat arrays for the fast path (answer-index.ts); none in a zone with a DNAME. */
   answers?: AnswerIndex;
   recordCount: number;
   /**
@@ -66,6 +66,7 @@ export class ZoneBuilder {
   /** Phase two: the names go into the answer index, also a slice at a time. */
   private indexing: { index: AnswerIndex; next: number } | undefined;
   private indexed = false;
+  private sealed = false;
 
   get done(): boolean {
     return this.indexed;
@@ -82,13 +83,16 @@ export class ZoneBuilder {
       return i;
     }
     if (this.indexed) return 0;
-    if (!this.indexing) this.nodes.seal();
+    // Each of these copies or clears tens of MiB for a large zone: one per step.
+    if (!this.sealed) { this.sealed = this.nodes.sealStep(); return 1; }
     if (this.hasDname) { this.indexed = true; return 0; }
-    const ix = (this.indexing ??= { index: new AnswerIndex(this.nodes.size), next: 0 });
+    if (!this.indexing) { this.indexing = { index: new AnswerIndex(this.nodes.size), next: 0 }; return 1; }
+    const ix = this.indexing;
     for (; i < max; i++) {
       if (ix.next >= this.nodes.size) { ix.index.finish(); this.indexed = true; break; }
       const node = this.nodes.nodeAt(ix.next++);
-      if (!this.cutAtOrAbove(node.key)) ix.index.add(node);
+      const key = node.key;
+      ix.index.add(node, (this.cutAtOrAbove(key) ? NOT_DIRECT : 0) | (this.nodes.has(key === '.' ? '*.' : '*.' + key) ? WILDCARD_BELOW : 0));
     }
     return i;
   }

@@ -11,7 +11,8 @@ import { dnsMetrics, Registry } from '../../server/metrics.js';
 import { renderResponse, rotationCount } from '../../server/response.js';
 import { parseQuery } from '../../server/wire.js';
 import { loadZone } from '../../server/zone-store.js';
-import { ZoneSet, type Zone } from '../../server/zone.js';
+import { buildZone, ZoneSet, type Zone } from '../../server/zone.js';
+import { parseZoneText } from '../../server/zone-parser.js';
 import { encodeMessage } from '../helpers/roamdns.js';
 
 const DIR = path.join(import.meta.dirname, '../fixtures/zones/diff');
@@ -139,24 +140,96 @@ describe('fast path = general path', () => {
     expect(a3[3]! & 0xf).toBe(5); // REFUSED once the zone is gone
   });
 
-  test('a random-subdomain flood (NXDOMAIN) does not evict the hot answers; memory stays bounded', () => {
+  test('NXDOMAIN written from the zone: the SOA names compressed against the question as the general path does', () => {
+    // The SOA's MNAME and RNAME are names of this zone that do not exist: an NXDOMAIN for one of
+    // them (or a name below it) compresses MNAME/RNAME into the question, so its bytes differ from
+    // another name of the same length; each is still the general path's.
+    const origin = 'nx.example.';
+    const text = [
+      `$ORIGIN ${origin}`, '$TTL 300',
+      '@ IN SOA ghost hostmaster.sub 1 3600 600 86400 60',
+      '@ IN NS ns1', 'ns1 IN A 198.51.100.1', 'www IN A 198.51.100.2', 'deep.ent IN A 198.51.100.3',
+      'cut IN NS ns.elsewhere.test.', 'wild IN TXT "w"', '*.wild IN A 198.51.100.4',
+    ].join('\n') + '\n';
+    const parsed = parseZoneText(text, { file: 'nx.zone', origin });
+    expect(parsed.problems ?? []).toEqual([]);
+    const nz = new ZoneSet(new Map([[origin, buildZone(origin, parsed.records)]]));
+    const cache = new AnswerCache(dnsMetrics(new Registry()));
+    const names = [
+      'ghosx.nx.example.', 'ghost.nx.example.', 'GHOST.nx.example.', 'a.ghost.nx.example.', 'a.ghosx.nx.example.',
+      'sub.nx.example.', 'suc.nx.example.', 'hostmaster.sub.nx.example.', 'hostmaster.sux.nx.example.',
+      'x.www.nx.example.', 'x.ent.nx.example.', 'ent.nx.example.', 'x.cut.nx.example.', 'y.x.cut.nx.example.', 'x.wild.nx.example.',
+      'nope.nx.example.', 'nopf.nx.example.', 'q.nope.nx.example.',
+    ];
+    const seen = new Map<string, number>();
+    let id = 1;
+    for (let pass = 0; pass < 2; pass++) {
+      for (const name of names) {
+        for (const v of variantsOf) {
+          for (const type of ['A', 'AAAA', 'MX', 'DS']) {
+            const msg = encodeMessage({ id: id++ & 0xffff, rd: id % 2 === 0, cd: id % 3 === 0, questions: [{ name, type }], edns: v.edns });
+            const q = (parseQuery(msg) as { query: Parameters<typeof renderResponse>[0] & { qkey: string; qlabels: string[]; qtype: number } }).query;
+            const result = lookup(nz, q.qkey, q.qlabels, q.qtype, undefined, 'minimal');
+            const general = renderResponse(q, result, v.transport, 0);
+            const before = cache.directAnswers;
+            const got = cache.answer(msg, v.transport, nz, undefined);
+            expect(got?.equals(general), `bytes differ for ${name} ${type} ${JSON.stringify(v)}`).toBe(true);
+            if (cache.directAnswers > before) seen.set(`${name} ${result.kind}`, (seen.get(`${name} ${result.kind}`) ?? 0) + 1);
+          }
+        }
+      }
+    }
+    const direct = [...seen.keys()];
+    // Only names that do not exist, and none whose closest encloser is a cut or has a wildcard, nor the SOA's own names.
+    expect(direct.every((k) => k.endsWith(' nxdomain'))).toBe(true);
+    for (const name of ['ghosx.nx.example.', 'suc.nx.example.', 'nope.nx.example.', 'nopf.nx.example.', 'q.nope.nx.example.', 'x.www.nx.example.', 'x.ent.nx.example.', 'a.ghosx.nx.example.']) {
+      expect(direct, name).toContain(`${name} nxdomain`);
+    }
+    for (const name of ['ghost.nx.example.', 'a.ghost.nx.example.', 'sub.nx.example.', 'hostmaster.sub.nx.example.', 'x.cut.nx.example.', 'x.wild.nx.example.']) {
+      expect(direct.some((k) => k.startsWith(`${name} `)), name).toBe(false);
+    }
+  });
+
+  /** A cache whose general-path builds are counted. */
+  function countingCache(): { cache: AnswerCache; builds: () => number } {
     const cache = new AnswerCache(dnsMetrics(new Registry()));
     let builds = 0;
     const inner = cache as unknown as { build: (...a: unknown[]) => unknown };
     const build = inner.build.bind(cache);
     inner.build = (...a: unknown[]) => { builds++; return build(...a); };
+    return { cache, builds: () => builds };
+  }
+
+  test('a random-subdomain flood (NXDOMAIN) is answered from the zone: no entry per name, one render per name length', () => {
+    const { cache, builds } = countingCache();
     const ask = (name: string, type = 'A') => cache.answer(encodeMessage({ id: 1, questions: [{ name, type }] }), 'udp', zones, undefined);
-    const hot = () => ask('example.com.', 'SOA'); // an entry (A and AAAA of existing names are written straight from the zone)
+    ask('example.com.', 'SOA'); // an entry
+    expect(builds()).toBe(1);
+    const lengths = new Set<number>();
+    for (let i = 0; i < 120_000; i++) {
+      const name = `r${i}.example.com.`;
+      lengths.add(name.length);
+      expect(ask(name, i % 2 ? 'A' : 'TXT')![3]! & 0xf).toBe(3);
+    }
+    expect(cache.size).toBe(1);
+    expect(builds()).toBe(1 + lengths.size);
+    expect(cache.directAnswers).toBe(120_000);
+  });
+
+  test('a flood of names in no zone (REFUSED) does not evict the hot answers; memory stays bounded', () => {
+    const { cache, builds } = countingCache();
+    const ask = (name: string, type = 'A') => cache.answer(encodeMessage({ id: 1, questions: [{ name, type }] }), 'udp', zones, undefined);
+    const hot = () => ask('example.com.', 'SOA');
     hot();
-    expect(builds).toBe(1);
-    for (let i = 0; i < 120_000; i++) expect(ask(`r${i}.example.com.`)![3]! & 0xf).toBe(3);
-    const before = builds;
+    expect(builds()).toBe(1);
+    for (let i = 0; i < 120_000; i++) expect(ask(`r${i}.not-served.test.`)![3]! & 0xf).toBe(5);
+    const before = builds();
     hot();
-    expect(builds).toBe(before); // still cached
+    expect(builds()).toBe(before); // still cached
     expect(cache.size).toBeLessThanOrEqual(100_000 + 1); // negative tier: two generations of 50,000 at most
-    ask('r119999.example.com.'); // recent negative: still cached
-    expect(builds).toBe(before);
-    ask('r0.example.com.'); // aged out with its generation: built again
-    expect(builds).toBe(before + 1);
+    ask('r119999.not-served.test.'); // recent negative: still cached
+    expect(builds()).toBe(before);
+    ask('r0.not-served.test.'); // aged out with its generation: built again
+    expect(builds()).toBe(before + 1);
   });
 });
