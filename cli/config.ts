@@ -200,7 +200,7 @@ export const configSpec: Spec = {
           transfer_allow: { spec: { kind: 'list', of: cidr }, default: ['127.0.0.1/32', '::1/128'] },
           tcp_idle_timeout: { spec: { kind: 'duration', minMs: 100, maxMs: 3_600_000 }, default: 10_000 },
           tcp_max_connections: { spec: { kind: 'int', min: 1, max: 1_000_000 }, default: 1000 },
-          workers: { spec: { kind: 'string', pattern: /^(auto|[1-9]|[1-5][0-9]|6[0-4])$/, hint: "'auto' (one per core) or a number of processes 1..64" }, default: '1' },
+          workers: { spec: { kind: 'string', pattern: /^(auto|[1-9]|[1-5][0-9]|6[0-4])$/, hint: "'auto' (one per core) or a number of processes 1..64" }, default: 'auto' },
           any: { spec: { kind: 'enum', values: ['minimal', 'full'] }, default: 'minimal' },
           tsig_keys: {
             spec: { kind: 'map', keyHint: 'key name: { algorithm, secret }', of: { kind: 'object', fields: {

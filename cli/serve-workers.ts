@@ -30,6 +30,13 @@ export type FromWorker =
 
 export const WORKER_ENV = 'ROAMDNS_DNS_WORKER';
 
+/**
+ * Metrics of the zones being served: the primary's own (it loads every zone first, and its
+ * /status shows the same). A worker's copy would be summed into nonsense (three times the
+ * serial) or count each reload once per process.
+ */
+const PRIMARY_ONLY = new Set(['roamdns_zone_serial', 'roamdns_zone_records', 'roamdns_zone_reloads_total']);
+
 export function isDnsWorker(): boolean {
   return cluster.isWorker && process.env[WORKER_ENV] === '1';
 }
@@ -73,11 +80,13 @@ export async function runDnsWorker(cfg: RoamdnsConfig): Promise<number> {
     const stop = async () => {
       await dns.close();
       resolve(0);
+      // The IPC channel to the primary is the last thing keeping this process up: let it go.
+      if (process.connected) process.disconnect();
     };
     process.on('message', (m: ToWorker) => {
       if (m.type === 'reload') void store.reload(m.reason);
       else if (m.type === 'served') { served = m.served; rebuild(); }
-      else if (m.type === 'metrics') send({ type: 'metrics', id: m.id, snapshot: registry.snapshot() });
+      else if (m.type === 'metrics') send({ type: 'metrics', id: m.id, snapshot: registry.snapshot().filter((x) => !PRIMARY_ONLY.has(x.name)) });
       else if (m.type === 'stop') void stop();
     });
     process.once('disconnect', () => void stop());

@@ -65,6 +65,11 @@ describe('dns.workers: 2', () => {
       if (Date.now() - t0 > 5000) throw new Error('not every worker serves the new zone');
       await new Promise((r) => setTimeout(r, 100));
     }
+    // Zone metrics are the primary's: the serial as it is (not summed over processes), one load per reload.
+    const text = await (await fetch(`http://127.0.0.1:${server.statusPort}/metrics`)).text();
+    expect(text).toMatch(/^roamdns_zone_serial\{zone="workers\.test\."\} 2$/m);
+    expect(text).toMatch(/^roamdns_zone_records\{zone="workers\.test\."\} 6$/m);
+    expect(text).toMatch(/^roamdns_zone_reloads_total\{result="ok",zone="workers\.test\."\} 2$/m);
   });
 
   test('a health change reaches every worker', async () => {
@@ -75,6 +80,30 @@ describe('dns.workers: 2', () => {
       if (answers.every((a) => a.answer.length === 1 && a.answer[0]!.rdata === '127.0.21.2')) break;
       if (Date.now() - t0 > 5000) throw new Error('a worker still answers the down VIP');
       await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+});
+
+describe('dns.workers by default', () => {
+  test('one answering process per core', async () => {
+    const cores = os.availableParallelism();
+    const s = await startRoamdns({ zones: [zoneFile], workers: 'default' });
+    try {
+      const r = await query(s.port, 'www.workers.test', 'A');
+      expect(r.answer).toHaveLength(2);
+      if (cores > 1) {
+        for (let i = 0; i < 50 && !/DNS workers started/.test(s.proc.output()); i++) await new Promise((r) => setTimeout(r, 100));
+        expect(s.proc.output()).toMatch(new RegExp(`"workers":${cores}\\b.*DNS workers started`));
+      } else {
+        expect(s.proc.output()).not.toMatch(/DNS workers started/);
+      }
+      // SIGTERM: the workers stop when told and the whole exits 0 at once.
+      const t0 = Date.now();
+      s.proc.child.kill('SIGTERM');
+      expect(await s.proc.exited).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(2000);
+    } finally {
+      await s.stop();
     }
   });
 });

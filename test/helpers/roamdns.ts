@@ -383,7 +383,7 @@ export async function waitForSoa(port: number, origin: string, proc: ManagedProc
 // ---- roamdns ---------------------------------------------------------------------------
 
 export interface RoamdnsServer { port: number; statusPort: number; dir: string; configPath: string; proc: ManagedProcess; stop(): Promise<void> }
-export interface RoamdnsOptions { zones: string[] | string; transferAllow?: string[]; extraYaml?: string; readyZone?: string; /** More lines under `dns:` (indented two spaces). */ dnsYaml?: string }
+export interface RoamdnsOptions { zones: string[] | string; transferAllow?: string[]; extraYaml?: string; readyZone?: string; /** More lines under `dns:` (indented two spaces). */ dnsYaml?: string; /** dns.workers: 1 unless given here or in dnsYaml; 'default' writes none. */ workers?: number | 'default' }
 
 /**
  * Starts `node dist/cli/main.js serve` with a generated config; resolves once it answers SOA.
@@ -414,6 +414,9 @@ async function startRoamdnsOnce(opts: RoamdnsOptions): Promise<RoamdnsServer> {
   await writeFile(configPath, [
     `zones: ${zonesYaml}`, 'dns:', `  listen: [${HOST}:${port}]`,
     `  transfer_allow: [${(opts.transferAllow ?? ['127.0.0.1/32']).join(', ')}]`, ...(opts.dnsYaml ? [opts.dnsYaml] : []),
+    // One answering process unless the test asks for workers: rotation, rate limits and reloads
+    // are then exact per query (test/e2e/workers.test.ts covers the default, one per core).
+    ...(opts.workers === 'default' || opts.dnsYaml?.includes('workers:') ? [] : [`  workers: ${opts.workers ?? 1}`]),
     'status:', `  listen: ${HOST}:${statusPort}`, opts.extraYaml ?? '', '',
   ].join('\n'));
   const proc = spawnManaged(process.execPath, [cli, 'serve', '--config', configPath], { cwd: dir });
