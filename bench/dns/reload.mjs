@@ -44,7 +44,7 @@ async function main() {
   log(`writing ${shape.hosts.toLocaleString('en-US')} hosts and the queries`);
   await writeZone(zoneFile, head, shape);
   await writeQueries(queryFile, shape, 200_000);
-  const sys = roamdns({ key: 'roamdns', label: 'roamdns' });
+  const sys = roamdns({ key: 'roamdns', label: 'roamdns', workers: 1 }); // one process: the stall is the answering process's
   const running = await sys.start({ repoRoot: REPO, dir, zoneFile, shape, serverCpus: '0' });
   log(`ready in ${(running.readyMs / 1000).toFixed(1)} s`);
   try {
@@ -76,6 +76,9 @@ async function main() {
       '| run | sent | answered | lost | p50 ms | p99 ms | max ms |',
       '|---|--:|--:|--:|--:|--:|--:|',
       row('no reload', quiet), row('reload at 3 s', loaded), '',
+      'Each second of the run with the reload (by the order of the answers, so roughly): p99 / max ms.',
+      '',
+      loaded.seconds.map((/** @type {any} */ x) => `${x.second}s ${x.p99Ms.toFixed(1)}/${x.maxMs.toFixed(1)}`).join(' · '), '',
     ].join('\n'));
   } finally {
     await running.stop();

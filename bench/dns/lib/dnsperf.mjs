@@ -94,10 +94,17 @@ export async function latency(t, rate) {
       const s = Number(line.slice(line.lastIndexOf(' ') + 1));
       if (n < samples.length && Number.isFinite(s)) samples[n++] = s * 1000;
     });
+  // Per second of the run (answers in the order dnsperf reports them, `rate` a second): p99 and max.
+  /** @type {{ second: number, p99Ms: number, maxMs: number }[]} */
+  const seconds = [];
+  for (let i = 0; i < n; i += rate) {
+    const part = samples.slice(i, Math.min(n, i + rate)).sort();
+    seconds.push({ second: i / rate, p99Ms: quantile(part, 0.99), maxMs: /** @type {number} */ (part[part.length - 1]) });
+  }
   const sorted = samples.subarray(0, n).sort();
   return {
     ...parseSummary(/** @type {string} */ (text)),
     p50Ms: quantile(sorted, 0.5), p99Ms: quantile(sorted, 0.99), p999Ms: quantile(sorted, 0.999),
-    maxMs: n ? /** @type {number} */ (sorted[n - 1]) : NaN, samples: n,
+    maxMs: n ? /** @type {number} */ (sorted[n - 1]) : NaN, samples: n, seconds,
   };
 }
