@@ -1,6 +1,6 @@
 // The Linux alias driver: adds and removes VIPs with `ip addr`, reconciles on start, announces with arping / ndptool.
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Logger } from './deps.js';
 import type { VipSpec } from './ip.js';
 
@@ -34,6 +34,20 @@ import type { VipSpec } from './ip.js';
  * | quiesce   | nft add element arp roamdns quiet { VIP }            |
  * | add / del | (after ip addr) nft delete element … { VIP } if quiet|
  * Without nft (or for IPv6, whose neighbour discovery it does not cover) release is a plain del.
+ *
+ * The out rule also drops the ARP requests the kernel itself sends to resolve a neighbour
+ * when they carry a quiet VIP as sender: with net.ipv4.conf.IFACE.arp_announce 0 (the
+ * default) the sender is the source of the packet waiting for resolution, so the first
+ * reply a quiet VIP serves to a client (or router) not in the neighbour table leaves that
+ * entry INCOMPLETE, and every packet to that neighbour, from any address, waits behind it
+ * for seconds. Letting such a request out is no better: it makes the receiver point the
+ * VIP at this node again. So the table is only used with arp_announce 2 (requests come
+ * from the interface's own address): the driver sets it on IFACE when it builds the table
+ * (its sysctl option; createLinuxAgent passes /proc/sys), and without it quiet release is off.
+ *
+ * Announcements stop once the VIP is quiesced or deleted: announce() takes the VIP's epoch
+ * when it is called, and quiesce() / del() wait for an arping already running (it writes
+ * to a packet socket, which the nft table does not see) before they act.
  *
  * Idempotent: "File exists" on add and "Cannot assign requested address" on del are
  * success. IPv6 addresses carry no label, so they are recognised by the VIP set.
@@ -137,7 +151,21 @@ export interface LinuxDriverOptions {
   sleep?: (ms: number) => Promise<void>;
   timeoutMs?: number; // per command, default 2000
   procStatus?: () => string; // default: reads /proc/self/status
+  /** Kernel settings (see quiet release above); without it the driver leaves arp_announce alone. */
+  sysctl?: SysctlIo;
 }
+
+/** Reads and writes kernel settings by their /proc/sys path ('net/ipv4/conf/eth0/arp_announce'); both may throw. */
+export interface SysctlIo {
+  get(key: string): string;
+  set(key: string, value: string): void;
+}
+
+/** The real /proc/sys (the writes need CAP_NET_ADMIN in the network namespace). */
+export const procSysctl: SysctlIo = {
+  get: (key) => readFileSync(`/proc/sys/${key}`, 'utf8').trim(),
+  set: (key, value) => writeFileSync(`/proc/sys/${key}`, `${value}\n`),
+};
 
 type ArpingFlavor = 'iputils' | 'habets' | 'missing';
 const PACKAGES: Record<string, string> = { ip: 'iproute2', ndptool: 'libndp-tools', arping: 'arping or iputils-arping', nft: 'nftables' };
@@ -170,6 +198,7 @@ export class LinuxAliasDriver implements VipDriver {
   private readonly epoch = new Map<string, number>(); // bumped by del/quiesce: pending announcements stop
   private readonly quiet = new Set<string>(); // VIPs in the nft quiet set
   private quietReady: boolean | undefined; // nft table built (true), unavailable (false), not tried yet
+  private readonly sending = new Map<string, Set<Promise<unknown>>>(); // VIP → arping / ndptool runs in progress (they never reject)
 
   constructor(private readonly o: LinuxDriverOptions) {
     this.label = roamLabel(o.iface);
@@ -244,6 +273,7 @@ export class LinuxAliasDriver implements VipDriver {
 
   /** Builds the table afresh, with the VIPs this process has quiet (a rebuild after someone flushed it). */
   private async setupQuiet(): Promise<boolean> {
+    if (!this.arpAnnounceFromOwnAddress()) return false;
     const keep = this.quiet.size > 0 ? `; add element arp ${NFT_TABLE} quiet { ${[...this.quiet].join(', ')} }` : '';
     const r = await this.o.exec('nft', [NFT_SETUP + keep], { timeoutMs: this.o.timeoutMs ?? 2000 });
     if (r.code === 0) return true;
@@ -252,9 +282,33 @@ export class LinuxAliasDriver implements VipDriver {
     return false;
   }
 
+  /**
+   * Makes the kernel's own ARP requests on the interface carry its own address, never a VIP
+   * (arp_announce 2; see quiet release above). False, after saying why, when that cannot be had.
+   */
+  private arpAnnounceFromOwnAddress(): boolean {
+    const io = this.o.sysctl;
+    if (!io) return true;
+    const key = (dev: string) => `net/ipv4/conf/${dev}/arp_announce`;
+    const name = `net.ipv4.conf.${this.o.iface.replace(/\./g, '/')}.arp_announce`;
+    let was = '?';
+    try {
+      was = io.get(key(this.o.iface));
+      if (Math.max(Number(was), Number(io.get(key('all')))) >= 2) return true; // the kernel uses the higher of the two
+      io.set(key(this.o.iface), '2');
+      this.o.log.info({ iface: this.o.iface, sysctl: name, was }, 'arp_announce set to 2: the ARP requests the kernel sends carry the interface\'s own address, never a VIP being handed over');
+      return true;
+    } catch (e) {
+      const err = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      this.o.log.warn({ iface: this.o.iface, sysctl: name, value: was, err, fix: `sysctl -w ${name}=2` }, 'quiet release unavailable: it needs arp_announce 2 on the interface, which could not be set; a handover deletes the alias at once (clients may miss one request)');
+      return false;
+    }
+  }
+
   async quiesce(vip: string): Promise<boolean> {
     const s = this.spec(vip);
     this.bump(vip);
+    await this.announcing(vip); // a gratuitous ARP already on its way goes out before the quiet
     if (s.family !== 4) return false;
     this.quietReady ??= await this.setupQuiet();
     if (!this.quietReady) return false;
@@ -269,6 +323,12 @@ export class LinuxAliasDriver implements VipDriver {
   private async unquiet(vip: string): Promise<void> {
     if (!this.quiet.delete(vip)) return;
     await this.o.exec('nft', ['delete', 'element', 'arp', NFT_TABLE, 'quiet', `{ ${vip} }`], { timeoutMs: this.o.timeoutMs ?? 2000 });
+  }
+
+  /** Resolves when the announcements of the VIP that are being sent now have gone out (or failed). */
+  private async announcing(vip: string): Promise<void> {
+    const set = this.sending.get(vip);
+    if (set) await Promise.all(set);
   }
 
   private bump(vip: string): void {
@@ -295,6 +355,7 @@ export class LinuxAliasDriver implements VipDriver {
 
   async del(vip: string): Promise<void> {
     this.bump(vip);
+    await this.announcing(vip); // a gratuitous ARP already on its way goes out before the delete
     await this.delRaw(vip, this.prefixNow.get(vip) ?? this.spec(vip).prefix);
     await this.unquiet(vip); // after the delete: the address never answers ARP in between
   }
@@ -327,14 +388,18 @@ export class LinuxAliasDriver implements VipDriver {
   /** Sends `count` announcements `intervalMs` apart (the first at once); resolves when all ran. */
   async announce(vip: string): Promise<void> {
     const s = this.spec(vip);
-    const flavor = s.family === 4 ? await this.detectArping() : 'iputils';
+    const epoch = this.epoch.get(vip) ?? 0; // now, before any await: a release from here on stops what is not sent yet
+    const flavor = s.family === 4 ? await this.detectArping() : 'iputils'; // the first call runs arping -V
     const sleep = this.o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-    const epoch = this.epoch.get(vip) ?? 0;
     const runs: Promise<unknown>[] = []; // each settles to its error or null: none can reject unhandled
     for (let i = 0; i < this.o.announce.count; i++) {
       if (i > 0) await sleep(this.o.announce.intervalMs);
       if ((this.epoch.get(vip) ?? 0) !== epoch) break; // released meanwhile: announcing would pull traffic back
-      runs.push(this.announceOnce(s, flavor).then(() => null, (e: unknown) => e));
+      const run = this.announceOnce(s, flavor).then(() => null, (e: unknown) => e);
+      const set = this.sending.get(vip) ?? new Set();
+      this.sending.set(vip, set.add(run));
+      void run.then(() => { set.delete(run); if (set.size === 0 && this.sending.get(vip) === set) this.sending.delete(vip); });
+      runs.push(run);
     }
     const failed = (await Promise.all(runs)).find((e) => e !== null);
     if (failed !== undefined) throw failed;

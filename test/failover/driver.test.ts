@@ -155,6 +155,79 @@ describe('LinuxAliasDriver', () => {
     expect(f.calls.filter((c) => c.startsWith('arping'))).toHaveLength(1);
   });
 
+  it('sends no gratuitous ARP for a VIP released while arping -V was still being run (the first announcement)', async () => {
+    let detected: () => void = () => {};
+    const f = fakeExec([['arping -V', { stdout: 'arping from iputils 20221126' }], ['ip -j addr show', { stdout: '[]' }]]);
+    const slowExec: ExecFn = (file, args, o) => (args[0] === '-V' ? new Promise((r) => { detected = () => r(f.exec(file, args, o)); }) : f.exec(file, args, o));
+    const d = driver(slowExec, 'eth0', 'auto');
+    await d.reconcile();
+    const done = d.announce('198.51.100.201');
+    await new Promise((r) => setImmediate(r));
+    expect(await d.quiesce('198.51.100.201')).toBe(true);
+    detected();
+    await done;
+    expect(f.calls.filter((c) => c.startsWith('arping -q'))).toEqual([]);
+  });
+
+  it('quiesce and del wait for a gratuitous ARP already being sent, so none leaves after them', async () => {
+    const order: string[] = [];
+    let sent: () => void = () => {};
+    const f = fakeExec([['ip -j addr show', { stdout: '[]' }]]);
+    const exec: ExecFn = async (file, args, o) => {
+      if (file === 'arping') { await new Promise<void>((r) => { sent = r; }); order.push('arping'); }
+      const r = await f.exec(file, args, o);
+      if (file !== 'arping') order.push(`${file} ${args.slice(0, 3).join(' ')}`);
+      return r;
+    };
+    const d = new LinuxAliasDriver({ iface: 'eth0', vips: VIPS, exec, log: quietLog, announce: { count: 1, intervalMs: 0 }, arping: 'iputils' });
+    await d.reconcile();
+    order.length = 0;
+    const announced = d.announce('198.51.100.201');
+    await new Promise((r) => setImmediate(r));
+    const quiesced = d.quiesce('198.51.100.201');
+    await new Promise((r) => setImmediate(r));
+    expect(order).toEqual([]); // the quiet waits for the arping in flight
+    sent();
+    await Promise.all([announced, quiesced]);
+    expect(order).toEqual(['arping', 'nft add element arp']);
+    order.length = 0;
+    const again = d.announce('198.51.100.202');
+    await new Promise((r) => setImmediate(r));
+    const deleted = d.del('198.51.100.202');
+    await new Promise((r) => setImmediate(r));
+    sent();
+    await Promise.all([again, deleted]);
+    expect(order).toEqual(['arping', 'ip addr del 198.51.100.202/32']);
+  });
+
+  it('quiet release sets arp_announce 2 on the interface (kernel ARP requests never carry a quiet VIP), or is off without it', async () => {
+    const sysctl = (values: Record<string, string>, fail?: string) => ({
+      values,
+      get: (k: string) => { if (!(k in values)) throw Object.assign(new Error('no such file'), { code: 'ENOENT' }); return values[k]!; },
+      set: (k: string, v: string) => { if (fail) throw Object.assign(new Error(fail), { code: fail }); values[k] = v; },
+    });
+    const make = (io: ReturnType<typeof sysctl>, warn: (o: object, msg: string) => void = () => {}) => {
+      const f = fakeExec([['ip -j addr show', { stdout: '[]' }]]);
+      return { f, d: new LinuxAliasDriver({ iface: 'eth0', vips: VIPS, exec: f.exec, log: { ...quietLog, warn }, announce: { count: 1, intervalMs: 0 }, sysctl: io }) };
+    };
+    const fresh = sysctl({ 'net/ipv4/conf/eth0/arp_announce': '0', 'net/ipv4/conf/all/arp_announce': '0' });
+    const a = make(fresh);
+    await a.d.reconcile();
+    expect(fresh.values['net/ipv4/conf/eth0/arp_announce']).toBe('2');
+    expect(await a.d.quiesce('198.51.100.201')).toBe(true);
+    const all = sysctl({ 'net/ipv4/conf/eth0/arp_announce': '0', 'net/ipv4/conf/all/arp_announce': '2' }, 'EROFS');
+    const b = make(all);
+    await b.d.reconcile(); // 'all' already 2: the kernel takes the higher value, nothing to write
+    expect(await b.d.quiesce('198.51.100.201')).toBe(true);
+    const warnings: string[] = [];
+    const readOnly = sysctl({ 'net/ipv4/conf/eth0/arp_announce': '0', 'net/ipv4/conf/all/arp_announce': '0' }, 'EROFS');
+    const c = make(readOnly, (o, msg) => warnings.push(`${msg} ${JSON.stringify(o)}`));
+    await c.d.reconcile();
+    expect(warnings).toEqual([expect.stringMatching(/quiet release unavailable.*arp_announce.*EROFS.*sysctl -w net\.ipv4\.conf\.eth0\.arp_announce=2/)]);
+    expect(c.f.calls.some((l) => l.startsWith('nft add table'))).toBe(false);
+    expect(await c.d.quiesce('198.51.100.201')).toBe(false); // the caller deletes instead
+  });
+
   it('announces IPv4 with iputils arping, count times', async () => {
     const f = fakeExec();
     await driver(f.exec, 'eth0', 'iputils').announce('198.51.100.201');
