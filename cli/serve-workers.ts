@@ -26,6 +26,8 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'ready'; addresses: string[] }
+  /** The worker cannot serve (e.g. it cannot become the configured user): what to tell the operator. */
+  | { type: 'fatal'; message: string }
   | { type: 'metrics'; id: number; snapshot: MetricSnapshot[] };
 
 export const WORKER_ENV = 'ROAMDNS_DNS_WORKER';
@@ -71,8 +73,10 @@ export async function runDnsWorker(cfg: RoamdnsConfig): Promise<number> {
     dropPrivileges(cfg.user, [source].flat());
   } catch (err) {
     if (!(err instanceof PrivilegeError)) throw err;
-    log.error({ err: err.message }, 'cannot drop privileges');
+    // The primary says it (and exits 2); this process must end, not linger on its IPC channel.
+    await new Promise<void>((resolve) => (process.send ? process.send({ type: 'fatal', message: `${cfg.file}: ${err.message}` } satisfies FromWorker, () => resolve()) : resolve()));
     await dns.close();
+    if (process.connected) process.disconnect();
     return 2;
   }
   send({ type: 'ready', addresses: dns.addresses.map((a) => `${a.host}:${a.port}`) });
@@ -117,7 +121,9 @@ export class WorkerPool {
     this.workers.add(w);
     return new Promise((resolve, reject) => {
       let ready = false;
+      let fatal: string | undefined;
       w.on('message', (m: FromWorker) => {
+        if (m.type === 'fatal') fatal = m.message;
         if (m.type === 'ready') {
           ready = true;
           this.addresses = m.addresses;
@@ -127,7 +133,7 @@ export class WorkerPool {
       });
       w.once('exit', (code, signal) => {
         this.workers.delete(w);
-        if (!ready) return reject(new Error(`DNS worker ${w.id} exited before it was ready (${signal ?? `exit ${code}`})`));
+        if (!ready) return reject(new Error(fatal ?? `DNS worker ${w.id} exited before it was ready (${signal ?? `exit ${code}`})`));
         if (this.stopping) return;
         this.log.error({ worker: w.id, code, signal }, 'DNS worker died; starting another');
         setTimeout(() => { if (!this.stopping) this.fork().catch((err: Error) => this.log.error({ err }, 'DNS worker restart failed')); }, 500);

@@ -65,6 +65,12 @@ function isLoopback(host: string): boolean {
 
 export async function serve(cfg: RoamdnsConfig): Promise<number> {
   if (isDnsWorker()) return runDnsWorker(cfg);
+  // A stop that comes while starting (DNS may answer before the rest is up, from workers sooner
+  // still) is kept and carried out once started, instead of the signal's default: death.
+  let stopAsked: string | undefined;
+  const early = { SIGTERM: () => { stopAsked ??= 'SIGTERM'; }, SIGINT: () => { stopAsked ??= 'SIGINT'; } };
+  process.on('SIGTERM', early.SIGTERM);
+  process.on('SIGINT', early.SIGINT);
   const log = createLogger(cfg.log.level, cfg.log.format);
   let token: Buffer | undefined;
   try {
@@ -123,7 +129,8 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
     try {
       await pool.start();
     } catch (err) {
-      await pool.stop();
+      store.close();
+      await Promise.all([pool.stop(), health.stop()]);
       process.stderr.write(`roamdns: ${(err as Error).message}\n`);
       return 2;
     }
@@ -182,6 +189,9 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
       await Promise.all([dns.close(), status.close(), health.stop()]);
       resolve(0);
     };
+    process.off('SIGTERM', early.SIGTERM);
+    process.off('SIGINT', early.SIGINT);
+    if (stopAsked) return void stop(stopAsked);
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
   });

@@ -106,4 +106,21 @@ describe('dns.workers by default', () => {
       await s.stop();
     }
   });
+
+  test('SIGTERM while still starting: it starts, then stops, and exits 0', async () => {
+    const { spawnManaged } = await import('../helpers/roamdns.js');
+    const cfg = path.join(dir, 'early.yaml');
+    writeFileSync(cfg, `zones: [${JSON.stringify(zoneFile)}]\ndns: { listen: [127.0.0.1:0] }\nstatus: { listen: 127.0.0.1:0 }\n`);
+    const proc = spawnManaged(process.execPath, [path.join(import.meta.dirname, '../../dist/cli/main.js'), 'serve', '--config', cfg], { cwd: dir });
+    try {
+      // Once the zone is loaded, while the workers are still being started.
+      for (let i = 0; i < 1000 && !proc.output().includes('zone loaded'); i++) await new Promise((r) => setTimeout(r, 5));
+      expect(proc.output()).not.toMatch(/"serving"/);
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited, proc.output()).toBe(0);
+      expect(proc.output()).toMatch(/"serving"[^]*"signal":"SIGTERM".*shutting down/);
+    } finally {
+      await proc.stop();
+    }
+  });
 });
