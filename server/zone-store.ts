@@ -8,6 +8,7 @@ import { loadZoneFile } from './zone-check.js';
 import type { ZoneProblem } from './zone-parser.js';
 import { formatProblem } from './zone-state.js';
 import { ZoneLoader } from './zone-loader.js';
+import { collectGarbage } from './gc.js';
 import { buildZone, ZoneSet, type Zone } from './zone.js';
 
 /** Files at least this large are parsed in the worker thread on reload (smaller ones parse in a few ms). */
@@ -95,12 +96,16 @@ export class ZoneStore {
     const report: LoadReport = { changed: [], failed: [] };
     const files = zoneFiles(this.source);
     const now = new Date().toISOString();
+    let parsed = 0;
     for (const { file, stamp } of this.toLoad(files, reason)) {
+      parsed += Number(stamp?.split(':')[1] ?? 0);
       const { zone, problems } = loadZone(file);
       this.digests.delete(file);
       this.apply(file, stamp, zone, problems, reason, now, report);
     }
     this.finishLoad(files, report);
+    // Parsed here, not in a worker: the parse's garbage is in this heap (server/gc.ts).
+    if (parsed >= WORKER_MIN_BYTES) collectGarbage();
     return report;
   }
 
