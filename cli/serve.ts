@@ -67,8 +67,14 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
   if (isDnsWorker()) return runDnsWorker(cfg);
   // A stop that comes while starting (DNS may answer before the rest is up, from workers sooner
   // still) is kept and carried out once started, instead of the signal's default: death.
+  // A second one meanwhile ends it at once. (During the start-up zone load, which runs before
+  // the event loop does, Node still applies the signal's default action: the process ends.)
   let stopAsked: string | undefined;
-  const early = { SIGTERM: () => { stopAsked ??= 'SIGTERM'; }, SIGINT: () => { stopAsked ??= 'SIGINT'; } };
+  const asked = (signal: string, code: number) => () => {
+    if (stopAsked) process.exit(code);
+    stopAsked = signal;
+  };
+  const early = { SIGTERM: asked('SIGTERM', 143), SIGINT: asked('SIGINT', 130) };
   process.on('SIGTERM', early.SIGTERM);
   process.on('SIGINT', early.SIGINT);
   const log = createLogger(cfg.log.level, cfg.log.format);
