@@ -11,7 +11,7 @@ import { EDNS_UDP_SIZE, renderResponse, rotationCount, type Transport } from './
 import { RRClass, RRType, readUncompressedName } from './rr.js';
 import { parseQuery, type Query } from './wire.js';
 import type { Zone, ZoneSet } from './zone.js';
-import { NOT_DIRECT, WILDCARD_BELOW, type AnswerIndex } from './answer-index.js';
+import { equalsFolded, NOT_DIRECT, WILDCARD_BELOW, type AnswerIndex } from './answer-index.js';
 import { asciiLower, isSubdomain, labelsToKey } from './name.js';
 
 /** Where the response's OPT flags byte is, or -1; the DO bit is its top bit (RFC 3225). */
@@ -109,31 +109,15 @@ interface PoolName {
   countAAAA: (() => void) | undefined;
 }
 
-/** What follows the question in a zone's NXDOMAIN answer, for one name length and transport class. */
-interface NxTail {
-  /** Header octets 2-11 (flags and counts), RD and CD clear. */
-  head: Buffer;
-  tail: Buffer;
-  /** Where the OPT flags byte is in `tail`, or -1. */
-  optFlagsAt: number;
-}
-
 interface NxState {
   /** The labels of the SOA's MNAME and RNAME just below the apex, lower-case (when they are in the zone). */
   soaLabels: Buffer[];
-  /** By transport class × 256 + the name's length. */
-  tails: Map<number, NxTail>;
-}
-
-/** Whether the label at msg[at] (length octet first) is `label` (lower-case), ignoring ASCII case. */
-function sameLabel(msg: Uint8Array, at: number, label: Uint8Array): boolean {
-  if (msg[at] !== label.length) return false;
-  for (let i = 0; i < label.length; i++) {
-    let c = msg[at + 1 + i]!;
-    if (c >= 0x41 && c <= 0x5a) c += 32;
-    if (c !== label[i]) return false;
-  }
-  return true;
+  /**
+   * By transport class × 256 + the name's length: the entry of one such NXDOMAIN. Everything
+   * after its question is the same for every name of that length (nxdomain()), and emit() puts
+   * the question as asked in, so the entry answers them all.
+   */
+  entries: Map<number, Entry>;
 }
 
 /** Writes our OPT record (RFC 6891: root owner, our UDP size, version 0, the DO bit as asked, no options) at out[o...]. */
@@ -193,17 +177,13 @@ export class AnswerCache {
   directAnswers = 0;
   private readonly directUdp: () => void;
   private readonly directTcp: () => void;
-  private readonly nxUdp: () => void;
-  private readonly nxTcp: () => void;
-  /** NXDOMAIN tails of the zones being served (nxdomain()). */
+  /** NXDOMAIN entries of the zones being served (nxdomain()). */
   private nx = new Map<Zone, NxState>();
 
   /** `any` must be the handler's (HandlerContext.any): both paths give the same bytes. */
   constructor(private readonly metrics: DnsMetrics, private readonly any: AnyMode = 'minimal') {
     this.directUdp = this.counter(metrics.queries, { transport: 'udp', rcode: 'NOERROR' });
     this.directTcp = this.counter(metrics.queries, { transport: 'tcp', rcode: 'NOERROR' });
-    this.nxUdp = this.counter(metrics.queries, { transport: 'udp', rcode: 'NXDOMAIN' });
-    this.nxTcp = this.counter(metrics.queries, { transport: 'tcp', rcode: 'NXDOMAIN' });
   }
 
   get size(): number {
@@ -247,6 +227,11 @@ export class AnswerCache {
         }
       }
     }
+    return this.emit(e, msg, p);
+  }
+
+  /** A copy of the entry's next variant with the query's ID, RD, CD, question and DO bit; counted. */
+  private emit(e: Entry, msg: Buffer, p: Peek): Buffer {
     const v = e.variants[e.next++ % e.variants.length]!;
     if (e.next >= 0x3fffffff) e.next = 0;
     const out = Buffer.allocUnsafe(v.length);
@@ -346,7 +331,7 @@ export class AnswerCache {
    * the SOA's owner is a pointer to the apex inside the question, and so are the parts of its
    * MNAME and RNAME compressed against the question, unless a label of the name just below the
    * apex is also theirs (then the general path answers). So the general path renders it once per
-   * length (nxTail) and the rest is copied.
+   * length (nxEntry) and emit() puts each name's question in.
    */
   private nxdomain(msg: Buffer, p: Peek, transport: Transport, zones: ZoneSet, zone: Zone, index: AnswerIndex, labels: number): Buffer | undefined {
     const typeAt = p.qend - 4;
@@ -356,20 +341,12 @@ export class AnswerCache {
     if (ce < 0 || (index.flags(ce) & (NOT_DIRECT | WILDCARD_BELOW)) !== 0) return undefined;
     const nx = this.nxOf(zone);
     const last = labelStarts[below - 1]!; // the label just below the apex
-    for (const l of nx.soaLabels) if (sameLabel(msg, last, l)) return undefined;
+    for (const l of nx.soaLabels) if (msg[last] === l.length && equalsFolded(msg, last + 1, l, 0, l.length)) return undefined;
     const key = p.cls * 256 + (typeAt - 12);
-    const t = nx.tails.get(key) ?? this.nxTail(msg, p.qend, transport, zones, nx, key);
-    if (!t) return undefined;
-    const out = Buffer.allocUnsafe(p.qend + t.tail.length);
-    for (let i = 0; i < p.qend; i++) out[i] = msg[i]!;
-    for (let i = 0; i < 10; i++) out[2 + i] = t.head[i]!;
-    out[2]! |= msg[2]! & 0x01; // RD is copied (RFC 1035 §4.1.1)
-    out[3]! |= msg[3]! & 0x10; // CD is copied (RFC 6840 §5.9)
-    t.tail.copy(out, p.qend);
-    if (p.dnssecOk && t.optFlagsAt >= 0) out[p.qend + t.optFlagsAt]! |= 0x80;
-    (transport === 'udp' ? this.nxUdp : this.nxTcp)();
+    const e = nx.entries.get(key) ?? this.nxEntry(msg, transport, zones, nx, key);
+    if (!e) return undefined;
     this.directAnswers++;
-    return out;
+    return this.emit(e, msg, p);
   }
 
   /** The NXDOMAIN state of a zone: the SOA's own labels just below the apex, the tails made so far. */
@@ -384,23 +361,20 @@ export class AnswerCache {
       for (const name of [mname.labels, rname.labels]) {
         if (name.length > depth && isSubdomain(labelsToKey(name), zone.origin)) soaLabels.push(Buffer.from(asciiLower(name[name.length - depth - 1]!), 'latin1'));
       }
-      nx = { soaLabels, tails: new Map() };
+      nx = { soaLabels, entries: new Map() };
       this.nx.set(zone, nx);
     }
     return nx;
   }
 
-  /** Renders the NXDOMAIN answer to `msg` with the general path and keeps what follows its question. */
-  private nxTail(msg: Buffer, qend: number, transport: Transport, zones: ZoneSet, nx: NxState, key: number): NxTail | undefined {
+  /** Builds the NXDOMAIN answer to `msg` with the general path and keeps it for its zone, class and name length. */
+  private nxEntry(msg: Buffer, transport: Transport, zones: ZoneSet, nx: NxState, key: number): Entry | undefined {
     const e = this.build(msg, transport, zones, undefined);
     const first = e?.variants[0];
     // Anything but a plain NXDOMAIN (one SOA, not truncated) stays with the entries.
     if (!e || e.variants.length !== 1 || !first || (first[3]! & 0xf) !== 3 || (first[2]! & 0x02) !== 0) return undefined;
-    const head = Buffer.from(first.subarray(2, 12));
-    const tail = Buffer.from(first.subarray(qend));
-    const t = { head, tail, optFlagsAt: e.optFlagsAt >= 0 ? e.optFlagsAt - qend : -1 };
-    nx.tails.set(key, t);
-    return t;
+    nx.entries.set(key, e);
+    return e;
   }
   /**
    * The entries of `index` that are health-managed names, with what the overlay answers for

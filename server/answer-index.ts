@@ -13,7 +13,7 @@
 // odd length. A zone with a DNAME has no index (built by ZoneBuilder). Health-managed names are
 // in; the caller asks the overlay.
 import { keyToLabels, ownKeyToLabels } from './name.js';
-import { trimBuffer } from './columns.js';
+import { growBuffer, trimBuffer } from './columns.js';
 import { nameToWire, RRType } from './rr.js';
 import type { RRset, ZoneNode } from './zone.js';
 
@@ -54,6 +54,16 @@ export function nameHash(b: Uint8Array, start: number, end: number): number {
     h = Math.imul(h ^ c, 0x01000193);
   }
   return h | 0;
+}
+
+/** Whether a[aAt, aAt + len) equals `lower` (already lower-case) at lowerAt, ignoring ASCII case in `a`. */
+export function equalsFolded(a: Uint8Array, aAt: number, lower: Uint8Array, lowerAt: number, len: number): boolean {
+  for (let i = 0; i < len; i++) {
+    let c = a[aAt + i]!;
+    if (c >= 0x41 && c <= 0x5a) c += 32;
+    if (c !== lower[lowerAt + i]) return false;
+  }
+  return true;
 }
 
 export class AnswerIndex {
@@ -99,11 +109,7 @@ export class AnswerIndex {
     const need = 2 + len + 2 * SET_HEAD + (a ? 4 * a.rdatas.length : 0) + (aaaa ? 16 * aaaa.rdatas.length : 0);
     const last = this.chunks.length - 1;
     if (this.used + need > CHUNK) { this.chunks.push(Buffer.allocUnsafe(CHUNK)); this.used = 0; }
-    else if (this.used + need > this.chunks[last]!.length) {
-      const bigger = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(this.used + need, 2 * this.chunks[last]!.length)));
-      this.chunks[last]!.copy(bigger, 0, 0, this.used);
-      this.chunks[last] = bigger;
-    }
+    else this.chunks[last] = growBuffer(this.chunks[last]!, this.used, this.used + need, CHUNK);
     const c = this.chunks.length - 1;
     const b = this.chunks[c]!;
     const o = this.used;
@@ -149,14 +155,7 @@ export class AnswerIndex {
       if (slots[2 * s] !== h) continue;
       const b = this.chunks[at >>> CHUNK_BITS]!;
       const o = (at & IN_CHUNK) + 1;
-      if (b[o - 1] !== len) continue;
-      let i = 0;
-      for (; i < len; i++) {
-        let c = msg[start + i]!;
-        if (c >= 0x41 && c <= 0x5a) c += 32;
-        if (c !== b[o + i]) break;
-      }
-      if (i === len) return at;
+      if (b[o - 1] === len && equalsFolded(msg, start, b, o, len)) return at;
     }
   }
 

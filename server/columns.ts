@@ -21,10 +21,10 @@ export function resizeAll<G extends { [k: string]: Column }>(group: G, f: (a: Co
   for (const k of Object.keys(group) as (keyof G)[]) group[k] = f(group[k]) as G[keyof G];
 }
 
-/** `b`, or a bigger copy of its first `used` bytes, with room for at least `need` bytes. */
-export function growBuffer(b: Buffer, used: number, need: number): Buffer {
+/** `b`, or a bigger copy of its first `used` bytes, with room for at least `need` bytes (doubling, to at most `max`). */
+export function growBuffer(b: Buffer, used: number, need: number, max = Infinity): Buffer {
   if (need <= b.length) return b;
-  const g = Buffer.allocUnsafe(Math.max(b.length * 2, need));
+  const g = Buffer.allocUnsafe(Math.max(Math.min(b.length * 2, max), need));
   b.copy(g, 0, 0, used);
   return g;
 }

@@ -87,8 +87,7 @@ export class ZoneLoader {
   }
 
   close(): void {
-    void this.worker?.terminate();
-    this.worker = undefined;
+    void this.end();
   }
 
   /** Ends the worker thread and waits until it is gone (the next parse starts another, in a few ms). */

@@ -98,7 +98,7 @@ export class ZoneStore {
     const now = new Date().toISOString();
     let parsed = 0;
     for (const { file, stamp } of this.toLoad(files, reason)) {
-      parsed += Number(stamp?.split(':')[1] ?? 0);
+      parsed += stampSize(stamp);
       const { zone, problems } = loadZone(file);
       this.digests.delete(file);
       this.apply(file, stamp, zone, problems, reason, now, report);
@@ -132,7 +132,7 @@ export class ZoneStore {
     const files = zoneFiles(this.source);
     const now = new Date().toISOString();
     for (const { file, stamp } of this.toLoad(files, reason)) {
-      const size = Number(stamp?.split(':')[1] ?? 0);
+      const size = stampSize(stamp);
       if (size < WORKER_MIN_BYTES || !ZoneLoader.available()) {
         const { zone, problems } = loadZone(file);
         this.digests.delete(file);
@@ -258,6 +258,11 @@ export class ZoneStore {
     this.watcher?.close();
     this.loader?.close();
   }
+}
+
+/** The size in bytes a stamp (fileStamp) records; 0 for a file that could not be read. */
+function stampSize(stamp: string | undefined): number {
+  return Number(stamp?.split(':')[1] ?? 0);
 }
 
 function fileStamp(file: string): string | undefined {

@@ -3,7 +3,7 @@
 import { isSubdomain, keyToLabels, parentKey } from './name.js';
 import { nameToWire, RRType, soaFields, type ResourceRecord } from './rr.js';
 import { packRecords, RecordReader, unpackRecords, type PackedRecords } from './zone-pack.js';
-import { AnswerIndex, NOT_DIRECT, WILDCARD_BELOW } from './answer-index.js';
+import { AnswerIndex, equalsFolded, NOT_DIRECT, WILDCARD_BELOW } from './answer-index.js';
 import { NameTable } from './name-table.js';
 
 export interface RRset {
@@ -183,14 +183,7 @@ export class ZoneSet {
       const depth = zone.originLabels.length;
       if (depth > labels) continue;
       const at = labelStarts[labels - depth]!; // where the origin's first label would start
-      if (end - at !== name.length) continue;
-      let i = 0;
-      for (; i < name.length; i++) {
-        let c = msg[at + i]!;
-        if (c >= 0x41 && c <= 0x5a) c += 32;
-        if (c !== name[i]) break;
-      }
-      if (i === name.length) return zone;
+      if (end - at === name.length && equalsFolded(msg, at, name, 0, name.length)) return zone;
     }
     return undefined;
   }
