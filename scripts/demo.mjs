@@ -38,6 +38,7 @@ export const CONFIG = `# The demo config (npm run demo): its own zone and ports,
 zones: [demo.example.zone]
 dns:
   listen: [127.0.0.1:5354]
+  workers: 1   # one answering process: successive answers rotate strictly, as the demo shows
 status:
   listen: 127.0.0.1:8055
 pools:
