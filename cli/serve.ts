@@ -126,9 +126,21 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
   // Probing starts with the zone, before the first query (a restart publishes a down VIP for one probe round at most).
   health.zonesChanged(store.current());
   const startedAt = new Date().toISOString();
+  // The status API is bound first: once DNS answers, /status and /metrics answer too (a
+  // supervisor or test that waits for DNS can read them at once), and a status address
+  // already in use stops the start before any DNS socket is bound.
+  const statusAddr = parseListen(cfg.status.listen);
+  const listen: StatusDocument['listen'] = { dns: [], status: cfg.status.listen };
+  let metricsText: (() => Promise<string>) | undefined;
+  const status = await startStatusServer(
+    { registry, metricsText: () => metricsText ? metricsText() : Promise.resolve(registry.render()), extraMetrics: () => health.metrics.render(), status: () => statusDocument(startedAt, cfg, listen, store, health) },
+    statusAddr.host,
+    statusAddr.port,
+    { token },
+  );
+  listen.status = `${statusAddr.host.includes(':') ? `[${statusAddr.host}]` : statusAddr.host}:${status.port}`;
   const workerCount = cfg.dns.workers === 'auto' ? os.availableParallelism() : cfg.dns.workers;
   let dns: { addresses: { host: string; port: number }[]; close(): Promise<void> };
-  let metricsText: (() => Promise<string>) | undefined;
   if (workerCount > 1) {
     // Workers answer DNS; this process keeps the zones for /status, the health checker and the status API.
     const pool = new WorkerPool(workerCount, log.child({ component: 'workers' }));
@@ -136,7 +148,7 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
       await pool.start();
     } catch (err) {
       store.close();
-      await Promise.all([pool.stop(), health.stop()]);
+      await Promise.all([pool.stop(), status.close(), health.stop()]);
       process.stderr.write(`roamdns: ${(err as Error).message}\n`);
       return 2;
     }
@@ -159,16 +171,8 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
       },
     );
   }
-  const statusAddr = parseListen(cfg.status.listen);
   const dnsListen = dns.addresses.map((a) => `${a.host}:${a.port}`);
-  const listen = { dns: dnsListen, status: cfg.status.listen };
-  const status = await startStatusServer(
-    { registry, metricsText, extraMetrics: () => health.metrics.render(), status: () => statusDocument(startedAt, cfg, listen, store, health) },
-    statusAddr.host,
-    statusAddr.port,
-    { token },
-  );
-  listen.status = `${statusAddr.host.includes(':') ? `[${statusAddr.host}]` : statusAddr.host}:${status.port}`;
+  listen.dns = dnsListen;
   if (!token && !isLoopback(statusAddr.host)) log.warn({ status: cfg.status.listen }, 'status API listens beyond loopback without status.token_file');
   // Every socket is bound: root is no longer needed (cli/privileges.ts).
   try {

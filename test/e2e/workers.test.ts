@@ -107,6 +107,26 @@ describe('dns.workers by default', () => {
     }
   });
 
+  test('/status and /metrics answer from the first DNS answer on', async () => {
+    const { freePort, spawnManaged } = await import('../helpers/roamdns.js');
+    const [port, statusPort] = [await freePort(), await freePort()];
+    const cfg = path.join(dir, 'first.yaml');
+    writeFileSync(cfg, `zones: [${JSON.stringify(zoneFile)}]\ndns: { listen: [127.0.0.1:${port}], workers: 2 }\nstatus: { listen: 127.0.0.1:${statusPort} }\n`);
+    const proc = spawnManaged(process.execPath, [path.join(import.meta.dirname, '../../dist/cli/main.js'), 'serve', '--config', cfg], { cwd: dir });
+    try {
+      // Ask every 5 ms until a worker answers, then read the status API at once (CI once saw
+      // ECONNREFUSED here: the workers answered before the primary had bound the status port).
+      for (let i = 0; ; i++) {
+        if (i > 2000) throw new Error(`no DNS answer: ${proc.output()}`);
+        const r = await query(port, 'www.workers.test', 'A', { timeoutMs: 5 }).catch(() => undefined);
+        if (r) break;
+      }
+      for (const p of ['/status', '/metrics']) expect((await fetch(`http://127.0.0.1:${statusPort}${p}`)).status, p).toBe(200);
+    } finally {
+      await proc.stop();
+    }
+  });
+
   test('SIGTERM while still starting: it starts, then stops, and exits 0', async () => {
     const { spawnManaged } = await import('../helpers/roamdns.js');
     const cfg = path.join(dir, 'early.yaml');
