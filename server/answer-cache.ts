@@ -12,7 +12,7 @@ import { RRClass, RRType, readUncompressedName } from './rr.js';
 import { parseQuery, type Query } from './wire.js';
 import type { Zone, ZoneSet } from './zone.js';
 import { equalsFolded, NOT_DIRECT, WILDCARD_BELOW, type AnswerIndex } from './answer-index.js';
-import { asciiLower, isSubdomain, labelsToKey } from './name.js';
+import { asciiLower, isSubdomain, labelsToKey, parentKey } from './name.js';
 
 /** Where the response's OPT flags byte is, or -1; the DO bit is its top bit (RFC 3225). */
 interface Entry {
@@ -129,8 +129,21 @@ function writeOpt(out: Buffer, o: number, dnssecOk: boolean): void {
   out[o + 9] = 0; out[o + 10] = 0;
 }
 
+/** Whether a[aAt, aAt + len) equals b[bAt, bAt + len), ignoring ASCII case on both sides. */
+function equalsBothFolded(a: Uint8Array, aAt: number, b: Uint8Array, bAt: number, len: number): boolean {
+  for (let i = 0; i < len; i++) {
+    let x = a[aAt + i]!, y = b[bAt + i]!;
+    if (x >= 0x41 && x <= 0x5a) x += 32;
+    if (y >= 0x41 && y <= 0x5a) y += 32;
+    if (x !== y) return false;
+  }
+  return true;
+}
+
 /** Label offsets of the question name being looked at (direct(); one query at a time). */
 const labelStarts = new Int32Array(128);
+/** Where each label of a CNAME's target starts (alias()). */
+const targetStarts = new Int32Array(128);
 
 /** Two generations of at most `cap` entries each (see the table above). */
 class Generations {
@@ -250,8 +263,9 @@ export class AnswerCache {
   /**
    * Answers written straight from the zone's answer index (answer-index.ts): no entry is kept
    * and no string made, so a zone of a million names answers them all without a million cache
-   * entries. Two kinds: the A or AAAA records of a name that has them, and NXDOMAIN for a name
-   * that does not exist (nxdomain()). The bytes are the general path's (the same header, the
+   * entries. Three kinds: the A or AAAA records of a name that has them, the CNAME and the
+   * target's records for an alias (alias()), and NXDOMAIN for a name that does not exist
+   * (nxdomain()). The bytes are the general path's (the same header, the
    * question as asked, the owner as a pointer to it, the records in round-robin order, the same
    * OPT). A health-managed name answers the overlay's records (the VIPs served now), with its
    * cursor and record limit, as the general path does. Declines (undefined) what the index
@@ -275,7 +289,7 @@ export class AnswerCache {
     const qtype = (msg[typeAt]! << 8) | msg[typeAt + 1]!;
     if (qtype !== RRType.A && qtype !== RRType.AAAA) return undefined;
     const set = index.set(at, qtype);
-    if (index.records(set) === 0) return undefined;
+    if (index.records(set) === 0) return this.alias(msg, p, transport, zones, zone!, index, at, qtype, overlay, labels);
     // A health-managed name answers what the overlay says (its own records, cursor and limit).
     const poolName = overlay !== undefined && overlay.size > 0 ? this.poolsIn(index, overlay).get(at) : undefined;
     const pool = poolName === undefined ? undefined : qtype === RRType.A ? poolName.a : poolName.aaaa;
@@ -321,6 +335,101 @@ export class AnswerCache {
     this.directAnswers++;
     return out;
   }
+
+  /**
+   * A or AAAA asked of an alias: the CNAME and the target's records (RFC 1034 §4.3.2 step 3a),
+   * written from the index when the target is a name of the same zone with such records, not
+   * health-managed, not an alias itself (answer-index.ts cnameTarget()), and no zone we serve
+   * lies below this one (the general path stops the chase there). The bytes are the general
+   * path's: the CNAME's owner is a pointer to the question; its target is written as in the zone
+   * up to the longest run of trailing labels it shares with the question (compared ignoring
+   * case, as ResponseWriter does), then a pointer to those labels in the question; each record
+   * of the target points its owner at that target. The target's records rotate with its own
+   * cursor, as when they are asked for directly.
+   */
+  private alias(msg: Buffer, p: Peek, transport: Transport, zones: ZoneSet, zone: Zone, index: AnswerIndex, at: number, qtype: number, overlay: AnswerOverlay | undefined, labels: number): Buffer | undefined {
+    const c = index.cname(at);
+    if (c < 0 || this.zonesBelow(zones).has(zone)) return undefined;
+    const target = index.cnameTarget(c);
+    if (target < 0) return undefined;
+    if (overlay !== undefined && overlay.size > 0 && this.poolsIn(index, overlay).has(target)) return undefined;
+    const set = index.set(target, qtype);
+    const total = index.records(set);
+    if (total === 0) return undefined; // NODATA after the CNAME: an entry
+    // The target's labels, and how many trailing ones it shares with the question.
+    const tb = index.cnameChunk(c);
+    const ts = index.cnameStart(c);
+    let tl = 0;
+    let end = ts;
+    for (; tb[end] !== 0; end += 1 + tb[end]!) targetStarts[tl++] = end;
+    targetStarts[tl] = end;
+    let shared = 0;
+    while (shared < tl && shared < labels) {
+      const t = targetStarts[tl - 1 - shared]!, q = labelStarts[labels - 1 - shared]!;
+      if (tb[t] !== msg[q] || !equalsBothFolded(tb, t + 1, msg, q + 1, tb[t]!)) break;
+      shared++;
+    }
+    if (shared === 0) return undefined; // the root zone's: the general path ends the name with the root label
+    const literal = targetStarts[tl - shared]! - ts; // octets of the labels written out
+    const rdlen = literal + 2;
+    const width = qtype === RRType.A ? 4 : 16;
+    let size = p.qend + 12 + rdlen + total * (12 + width);
+    const limit = transport === 'tcp' ? 0xffff : p.edns ? EDNS_UDP_SIZE : 512;
+    if (size + (p.edns ? 11 : 0) > limit) return undefined; // the general path truncates
+    if (p.edns) size += 11;
+    const start = index.rotate(set, total);
+    const out = Buffer.allocUnsafe(size);
+    for (let i = 0; i < p.qend; i++) out[i] = msg[i]!;
+    out[2] = 0x84 | (msg[2]! & 0x01); // QR, QUERY, AA, RD as asked
+    out[3] = msg[3]! & 0x10; // CD as asked, NOERROR
+    const n = total + 1;
+    out[6] = n >> 8; out[7] = n & 0xff;
+    out[8] = 0; out[9] = 0;
+    out[10] = 0; out[11] = p.edns ? 1 : 0;
+    let o = p.qend;
+    out[o] = 0xc0; out[o + 1] = 12; // the alias is the question's name
+    out[o + 2] = 0; out[o + 3] = RRType.CNAME;
+    out[o + 4] = 0; out[o + 5] = RRClass.IN;
+    index.copyCnameTtl(c, out, o + 6);
+    out[o + 10] = rdlen >> 8; out[o + 11] = rdlen & 0xff;
+    o += 12;
+    tb.copy(out, o, ts, ts + literal);
+    const shares = labelStarts[labels - shared]!;
+    // The target's owner name: its first label written here, or (all of it shared) in the question.
+    const owner = literal > 0 ? o : shares;
+    o += literal;
+    out[o] = 0xc0 | (shares >> 8); out[o + 1] = shares & 0xff;
+    o += 2;
+    for (let i = 0; i < total; i++) {
+      out[o] = 0xc0 | (owner >> 8); out[o + 1] = owner & 0xff;
+      out[o + 2] = qtype >> 8; out[o + 3] = qtype & 0xff;
+      out[o + 4] = 0; out[o + 5] = RRClass.IN;
+      index.copyTtl(set, out, o + 6);
+      out[o + 10] = 0; out[o + 11] = width;
+      index.copyRdata(set, width, (start + i) % total, out, o + 12);
+      o += 12 + width;
+    }
+    if (p.edns) writeOpt(out, o, p.dnssecOk);
+    (transport === 'udp' ? this.directUdp : this.directTcp)();
+    this.directAnswers++;
+    return out;
+  }
+
+  /** The zones of `zones` that have another zone we serve below them (found once per zone set). */
+  private zonesBelow(zones: ZoneSet): Set<Zone> {
+    if (this.below?.zones !== zones) {
+      const set = new Set<Zone>();
+      for (const z of zones.zones.values()) {
+        if (z.origin === '.') continue;
+        const parent = zones.find(parentKey(z.origin));
+        if (parent) set.add(parent);
+      }
+      this.below = { zones, set };
+    }
+    return this.below.set;
+  }
+
+  private below: { zones: ZoneSet; set: Set<Zone> } | undefined;
 
   /**
    * NXDOMAIN for a name the index does not hold, any type: when its closest encloser (the

@@ -1,5 +1,5 @@
 // Every name of a zone in flat typed arrays, found by the wire form of the question name, for
-// the fast path: its A and AAAA answers, and enough to know that a name does not exist. The
+// the fast path: its A and AAAA answers, its CNAME, and enough to know that a name does not exist. The
 // zone's name table (name-table.ts) is keyed by the presentation form and its RRsets are chains
 // of offsets: reaching a name's A records there takes a string made from the query, its hash and
 // several dependent reads. Here it costs a hash of the query's own bytes, one slot (which holds
@@ -27,6 +27,8 @@ import type { RRset, ZoneNode } from './zone.js';
  * | 1 + L               | 1        | flags: NOT_DIRECT, WILDCARD_BELOW                         |
  * | 2 + L               | 10 + 4a  | the A set: count a (u16), TTL (u32 BE), cursor (u32), a RDATAs of 4 octets |
  * | 12 + L + 4a         | 10 + 16b | the AAAA set, the same with RDATAs of 16 octets          |
+ * | 22 + L + 4a + 16b   | 1        | length T of the CNAME's target, 0 when the name has none  |
+ * | 23 + L + 4a + 16b   | 4 + 4 + T| (T > 0) the CNAME's TTL (u32 BE), the target's record (u32, see cnameTarget()), the target in wire form as in the zone |
  *
  * A set's offset is what set() returns; its count 0 means the name has no such records here.
  * The records are in chunks of at most 4 MiB (none spans two): an offset is chunk × 4 MiB + the
@@ -41,6 +43,8 @@ export const NOT_DIRECT = 1;
 /** The name has a wildcard child (`*.name`): a name that does not exist below it may match it. */
 export const WILDCARD_BELOW = 2;
 const SET_HEAD = 10;
+/** Before a CNAME's target: its length, TTL and the target's record. */
+const CNAME_HEAD = 9;
 const CHUNK_BITS = 22;
 const CHUNK = 1 << CHUNK_BITS;
 const IN_CHUNK = CHUNK - 1;
@@ -99,30 +103,38 @@ export class AnswerIndex {
     return n;
   }
 
-  /** Adds a name with its flags, and its A and AAAA RRsets unless NOT_DIRECT (see the top of the file). */
+  /** Adds a name with its flags, and its A, AAAA and CNAME RRsets unless NOT_DIRECT (see the top of the file). */
   add(node: ZoneNode, flags: number): void {
     const a = flags & NOT_DIRECT ? undefined : usable(node.get(RRType.A), 4);
     const aaaa = flags & NOT_DIRECT ? undefined : usable(node.get(RRType.AAAA), 16);
+    const cname = flags & NOT_DIRECT ? undefined : node.get(RRType.CNAME);
+    const target = cname?.rdatas.length === 1 ? cname.rdatas[0]! : undefined; // RDATA: one uncompressed name
     const wire = nameToWire(ownKeyToLabels(node.key)); // keys are lower-case already (RFC 4343)
     const len = wire.length;
     if (len > 255) return;
-    const need = 2 + len + 2 * SET_HEAD + (a ? 4 * a.rdatas.length : 0) + (aaaa ? 16 * aaaa.rdatas.length : 0);
+    const need = 3 + len + 2 * SET_HEAD + (a ? 4 * a.rdatas.length : 0) + (aaaa ? 16 * aaaa.rdatas.length : 0) + (target ? CNAME_HEAD + target.length : 0);
     const last = this.chunks.length - 1;
     if (this.used + need > CHUNK) { this.chunks.push(Buffer.allocUnsafe(CHUNK)); this.used = 0; }
     else this.chunks[last] = growBuffer(this.chunks[last]!, this.used, this.used + need, CHUNK);
-    const c = this.chunks.length - 1;
-    const b = this.chunks[c]!;
+    const chunk = this.chunks.length - 1;
+    const b = this.chunks[chunk]!;
     const o = this.used;
     this.used += need;
     b[o] = len;
     wire.copy(b, o + 1);
     b[o + 1 + len] = flags;
-    this.putSet(b, this.putSet(b, o + 2 + len, a), aaaa);
+    const c = this.putSet(b, this.putSet(b, o + 2 + len, a), aaaa);
+    b[c] = target ? target.length : 0;
+    if (target) {
+      b.writeUInt32BE(cname!.ttlSeconds, c + 1);
+      b.writeUInt32LE(0, c + 5);
+      target.copy(b, c + CNAME_HEAD);
+    }
     const h = nameHash(b, o + 1, o + 1 + len);
     let s = h & this.mask;
     while (this.slots[2 * s + 1] !== 0) s = (s + 1) & this.mask;
     this.slots[2 * s] = h;
-    this.slots[2 * s + 1] = c * CHUNK + o + 1;
+    this.slots[2 * s + 1] = chunk * CHUNK + o + 1;
     this.count++;
   }
 
@@ -198,6 +210,51 @@ export class AnswerIndex {
   copyRdata(set: number, width: number, i: number, out: Uint8Array, o: number): void {
     const b = this.chunks[set >>> CHUNK_BITS]!;
     for (let k = (set & IN_CHUNK) + SET_HEAD + i * width, end = k + width; k < end; ) out[o++] = b[k++]!;
+  }
+
+  /** The offset of the CNAME of the name at `at` (for cnameTarget() and the target's bytes), or -1 when it has none. */
+  cname(at: number): number {
+    const b = this.chunks[at >>> CHUNK_BITS]!;
+    const o = at & IN_CHUNK;
+    const a = o + 2 + b[o]!;
+    const aaaa = a + SET_HEAD + 4 * ((b[a]! << 8) | b[a + 1]!);
+    const c = aaaa + SET_HEAD + 16 * ((b[aaaa]! << 8) | b[aaaa + 1]!);
+    return b[c] === 0 ? -1 : (at - o) + c;
+  }
+
+  /**
+   * The record of the CNAME's target when the fast path can answer with it: a name of this zone,
+   * not at or below a zone cut, without a CNAME of its own (a longer chain is the general
+   * path's); -1 otherwise. Found on first use and kept in the CNAME's record: the index does not
+   * change once built, and building it resolves no targets (a slice of a reload stays short).
+   */
+  cnameTarget(c: number): number {
+    const b = this.chunks[c >>> CHUNK_BITS]!;
+    const o = c & IN_CHUNK;
+    const known = b.readUInt32LE(o + 5);
+    if (known !== 0) return known - 2;
+    const t = o + CNAME_HEAD;
+    const at = this.find(b, t, t + b[o]!);
+    const ok = at >= 0 && (this.flags(at) & NOT_DIRECT) === 0 && this.cname(at) < 0;
+    b.writeUInt32LE(ok ? at + 2 : 1, o + 5);
+    return ok ? at : -1;
+  }
+
+  /** The chunk holding the CNAME at `c`: its target is at cnameStart(c) there (wire form, as in the zone, length at cnameStart(c) - 9). */
+  cnameChunk(c: number): Buffer {
+    return this.chunks[c >>> CHUNK_BITS]!;
+  }
+
+  /** Where the target of the CNAME at `c` starts in cnameChunk(c). */
+  cnameStart(c: number): number {
+    return (c & IN_CHUNK) + CNAME_HEAD;
+  }
+
+  /** Copies the CNAME's TTL (4 octets, network order) to out[o...]. */
+  copyCnameTtl(c: number, out: Uint8Array, o: number): void {
+    const b = this.chunks[c >>> CHUNK_BITS]!;
+    const s = (c & IN_CHUNK) + 1;
+    out[o] = b[s]!; out[o + 1] = b[s + 1]!; out[o + 2] = b[s + 2]!; out[o + 3] = b[s + 3]!;
   }
 
   /** The record an answer starts with, advancing the set's cursor (BIND's rrset-order cyclic). */

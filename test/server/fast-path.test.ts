@@ -190,6 +190,72 @@ describe('fast path = general path', () => {
     }
   });
 
+  test('aliases: CNAME and the target’s A/AAAA written from the zone, the same bytes and rotation; what is left to the general path', async () => {
+    const { buildOverlay } = await import('../../server/pool-overlay.js');
+    const origin = 'al.example.';
+    const zoneText = (extra: string[] = []) => [
+      `$ORIGIN ${origin}`, '$TTL 300',
+      '@ IN SOA ns1 hostmaster 1 3600 600 86400 60', '@ IN NS ns1', '@ IN A 198.51.100.9', 'ns1 IN A 198.51.100.1',
+      'host IN A 198.51.100.2', 'host IN A 198.51.100.3', 'host IN A 198.51.100.4', 'host IN AAAA 2001:db8::2', 'host IN AAAA 2001:db8::3',
+      'Mixed.Case IN A 198.51.100.5', 'x.a4 IN A 198.51.100.6', 'www IN A 198.51.100.10', 'www IN A 198.51.100.11',
+      ...Array.from({ length: 50 }, (_, i) => `big IN AAAA 2001:db8::${(100 + i).toString(16)}`),
+      'a1 IN CNAME host', 'a2 120 IN CNAME HOST.AL.EXAMPLE.', 'a3 IN CNAME @', 'a4 IN CNAME x.a4', 'deep.er.a5 IN CNAME host',
+      'a6 IN CNAME Mixed.Case', 'chain IN CNAME a1', 'nodata IN CNAME ns1', 'cut IN NS ns.elsewhere.test.', 'intocut IN CNAME www.cut',
+      'wild IN TXT "w"', '*.wild IN A 198.51.100.7', 'intowild IN CNAME x.wild', 'dangling IN CNAME nothing',
+      'external IN CNAME www.example.org.', 'pool IN CNAME www', 'many IN CNAME big',
+      'abcd IN CNAME host', 'x.yy IN CNAME x.zz', 'x.zz IN A 198.51.100.8', ...extra,
+    ].join('\n') + '\n';
+    const zoneOf = (o: string, text: string) => {
+      const parsed = parseZoneText(text, { file: `${o}zone`, origin: o });
+      expect(parsed.problems ?? []).toEqual([]);
+      return buildZone(o, parsed.records);
+    };
+    // Labels of the same length as the question's but not equal (abcd/host, yy/zz): shared only from the right, up to the first that differs.
+    const names = ['a1', 'a2', 'a3', 'a4', 'deep.er.a5', 'a6', 'abcd', 'x.yy', 'chain', 'nodata', 'intocut', 'intowild', 'dangling', 'external', 'pool', 'many'].map((n) => `${n}.${origin}`);
+    /** Asks every name for A and AAAA in every variant, each rotation; returns "name type transport" of the answers written from the zone. */
+    const run = (set: ZoneSet, overlay?: Parameters<AnswerCache['answer']>[3]) => {
+      const cache = new AnswerCache(dnsMetrics(new Registry()));
+      const direct = new Set<string>();
+      let id = 1;
+      for (const name of names.flatMap((n) => [n, mixCase(n), n.toUpperCase()])) {
+        for (const type of ['A', 'AAAA']) {
+          for (const v of variantsOf) {
+            const msg = encodeMessage({ id: id++ & 0xffff, rd: id % 2 === 0, cd: id % 3 === 0, questions: [{ name, type }], edns: v.edns });
+            const q = (parseQuery(msg) as { query: Parameters<typeof renderResponse>[0] & { qkey: string; qlabels: string[]; qtype: number } }).query;
+            const result = lookup(set, q.qkey, q.qlabels, q.qtype, overlay, 'minimal');
+            for (let k = 0; k < rotationCount(result); k++) {
+              const before = cache.directAnswers;
+              const got = cache.answer(msg, v.transport, set, overlay);
+              expect(got?.equals(renderResponse(q, result, v.transport, k)), `bytes differ for ${name} ${type} ${JSON.stringify(v)} rotation ${k}`).toBe(true);
+              if (cache.directAnswers > before) direct.add(`${name.toLowerCase()} ${type} ${v.transport}`);
+            }
+          }
+        }
+      }
+      return direct;
+    };
+    const zone = zoneOf(origin, zoneText());
+    const alone = run(new ZoneSet(new Map([[origin, zone]])));
+    const both = ['A', 'AAAA'].flatMap((t) => ['udp', 'tcp'].map((tr) => `${t} ${tr}`));
+    for (const n of ['a1', 'a2', 'deep.er.a5']) for (const k of both) expect(alone, `${n} ${k}`).toContain(`${n}.${origin} ${k}`);
+    for (const n of ['a3', 'a4', 'a6', 'nodata', 'pool', 'abcd', 'x.yy']) for (const tr of ['udp', 'tcp']) expect(alone, `${n} A ${tr}`).toContain(`${n}.${origin} A ${tr}`);
+    expect(alone).toContain(`many.${origin} AAAA tcp`); // 50 AAAA records: over UDP (EDNS 1232 too) the general path truncates
+    expect(alone).not.toContain(`many.${origin} AAAA udp`);
+    expect(alone).not.toContain(`many.${origin} A tcp`); // NODATA
+    for (const n of ['chain', 'intocut', 'intowild', 'dangling', 'external']) expect([...alone].some((k) => k.startsWith(`${n}.${origin} `)), n).toBe(false);
+    expect([...alone].some((k) => k.startsWith(`nodata.${origin} AAAA`))).toBe(false); // NODATA after the CNAME
+    // The target health-managed: the overlay's answer, from the general path.
+    const set = new ZoneSet(new Map([[origin, zone]]));
+    const overlay = buildOverlay(set, [{ key: `www.${origin}`, name: `www.${origin}`, whenAllDown: 'all', degradedTtlSeconds: 5, maxAnswers: 8 }], (_: string, vip: string) => vip !== '198.51.100.10');
+    const managed = run(set, overlay);
+    expect([...managed].some((k) => k.startsWith(`pool.${origin} `))).toBe(false);
+    expect(managed).toContain(`a1.${origin} A udp`);
+    // A zone we serve below this one: the general path stops the chase there, so none is written from the zone.
+    const sub = `sub.${origin}`;
+    const withSub = run(new ZoneSet(new Map([[origin, zone], [sub, zoneOf(sub, `$ORIGIN ${sub}\n$TTL 300\n@ IN SOA ns1 h 1 1 1 1 1\n@ IN NS ns1\nns1 IN A 198.51.100.1\n`)]])));
+    expect(withSub.size).toBe(0);
+  });
+
   /** A cache whose general-path builds are counted. */
   function countingCache(): { cache: AnswerCache; builds: () => number } {
     const cache = new AnswerCache(dnsMetrics(new Registry()));
