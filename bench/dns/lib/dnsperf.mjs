@@ -9,7 +9,7 @@ import { forget, pinned, remember } from './proc.mjs';
 /**
  * @typedef {{ qps: number, sent: number, completed: number, lost: number, rcodes: Record<string, number>,
  *   requestBytes: number, responseBytes: number, meanMs: number }} Summary
- * @typedef {Summary & { p50Ms: number, p99Ms: number, p999Ms: number, maxMs: number, samples: number }} LatencySummary
+ * @typedef {Summary & { p50Ms: number, p99Ms: number, p999Ms: number, maxMs: number, samples: number, seconds: { second: number, p99Ms: number, maxMs: number }[] }} LatencySummary
  */
 
 /** Reads dnsperf's closing statistics. */

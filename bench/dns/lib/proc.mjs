@@ -133,7 +133,7 @@ export async function waitForAnswer(proc, port, name, type, timeoutMs) {
 }
 
 /** Every pid in the tree rooted at `pid` (from /proc's parent links). */
-function processTree(/** @type {number} */ pid) {
+export function processTree(/** @type {number} */ pid) {
   /** @type {Map<number, number[]>} */
   const children = new Map();
   for (const entry of readdirSync('/proc')) {

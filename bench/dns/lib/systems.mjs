@@ -94,15 +94,15 @@ async function waitForServedVips(/** @type {number} */ statusPort, /** @type {nu
   }
 }
 
-/** NSD 4 in the foreground: one server process, no database file, no privilege drop. */
-export const nsd = (/** @type {string} */ key, /** @type {string} */ label) => /** @type {System} */ ({
+/** NSD 4 in the foreground: `serverCount` server processes (1 unless said), no database file, no privilege drop. */
+export const nsd = (/** @type {string} */ key, /** @type {string} */ label, serverCount = 1) => /** @type {System} */ ({
   key, label, kind: 'native',
   async start(ctx) {
     const port = await freePort();
     const dir = path.join(ctx.dir, key);
     await mkdir(dir, { recursive: true });
     const conf = [
-      'server:', `    ip-address: 127.0.0.1@${port}`, '    server-count: 1', '    do-ip6: no',
+      'server:', `    ip-address: 127.0.0.1@${port}`, `    server-count: ${serverCount}`, '    do-ip6: no',
       '    minimal-responses: yes', '    rrl-ratelimit: 0', '    rrl-whitelist-ratelimit: 0', '    verbosity: 1', `    zonesdir: ${q(dir)}`, '    database: ""',
       '    username: ""', '    chroot: ""', `    pidfile: ${q(path.join(dir, 'nsd.pid'))}`,
       `    xfrdfile: ${q(path.join(dir, 'xfrd.state'))}`, `    zonelistfile: ${q(path.join(dir, 'zone.list'))}`,
