@@ -203,7 +203,7 @@ describe('fast path = general path', () => {
       'a6 IN CNAME Mixed.Case', 'chain IN CNAME a1', 'nodata IN CNAME ns1', 'cut IN NS ns.elsewhere.test.', 'intocut IN CNAME www.cut',
       'wild IN TXT "w"', '*.wild IN A 198.51.100.7', 'intowild IN CNAME x.wild', 'dangling IN CNAME nothing',
       'external IN CNAME www.example.org.', 'pool IN CNAME www', 'many IN CNAME big',
-      'abcd IN CNAME host', 'x.yy IN CNAME x.zz', 'x.zz IN A 198.51.100.8', ...extra,
+      'abcd IN CNAME host', 'x.yy IN CNAME x.zz', 'x.zz IN A 198.51.100.8', '*.wc IN CNAME host', ...extra,
     ].join('\n') + '\n';
     const zoneOf = (o: string, text: string) => {
       const parsed = parseZoneText(text, { file: `${o}zone`, origin: o });
@@ -211,7 +211,8 @@ describe('fast path = general path', () => {
       return buildZone(o, parsed.records);
     };
     // Labels of the same length as the question's but not equal (abcd/host, yy/zz): shared only from the right, up to the first that differs.
-    const names = ['a1', 'a2', 'a3', 'a4', 'deep.er.a5', 'a6', 'abcd', 'x.yy', 'chain', 'nodata', 'intocut', 'intowild', 'dangling', 'external', 'pool', 'many'].map((n) => `${n}.${origin}`);
+    // `*.wc` asked as such is the wildcard's own node (RFC 4592 §2.2.1: written from the index); `x.wc` matches it (left to the general path).
+    const names = ['a1', 'a2', 'a3', 'a4', 'deep.er.a5', 'a6', 'abcd', 'x.yy', '*.wc', 'x.wc', 'chain', 'nodata', 'intocut', 'intowild', 'dangling', 'external', 'pool', 'many'].map((n) => `${n}.${origin}`);
     /** Asks every name for A and AAAA in every variant, each rotation; returns "name type transport" of the answers written from the zone. */
     const run = (set: ZoneSet, overlay?: Parameters<AnswerCache['answer']>[3]) => {
       const cache = new AnswerCache(dnsMetrics(new Registry()));
@@ -237,12 +238,12 @@ describe('fast path = general path', () => {
     const zone = zoneOf(origin, zoneText());
     const alone = run(new ZoneSet(new Map([[origin, zone]])));
     const both = ['A', 'AAAA'].flatMap((t) => ['udp', 'tcp'].map((tr) => `${t} ${tr}`));
-    for (const n of ['a1', 'a2', 'deep.er.a5']) for (const k of both) expect(alone, `${n} ${k}`).toContain(`${n}.${origin} ${k}`);
+    for (const n of ['a1', 'a2', 'deep.er.a5', '*.wc']) for (const k of both) expect(alone, `${n} ${k}`).toContain(`${n}.${origin} ${k}`);
     for (const n of ['a3', 'a4', 'a6', 'nodata', 'pool', 'abcd', 'x.yy']) for (const tr of ['udp', 'tcp']) expect(alone, `${n} A ${tr}`).toContain(`${n}.${origin} A ${tr}`);
     expect(alone).toContain(`many.${origin} AAAA tcp`); // 50 AAAA records: over UDP (EDNS 1232 too) the general path truncates
     expect(alone).not.toContain(`many.${origin} AAAA udp`);
     expect(alone).not.toContain(`many.${origin} A tcp`); // NODATA
-    for (const n of ['chain', 'intocut', 'intowild', 'dangling', 'external']) expect([...alone].some((k) => k.startsWith(`${n}.${origin} `)), n).toBe(false);
+    for (const n of ['chain', 'intocut', 'intowild', 'dangling', 'external', 'x.wc']) expect([...alone].some((k) => k.startsWith(`${n}.${origin} `)), n).toBe(false);
     expect([...alone].some((k) => k.startsWith(`nodata.${origin} AAAA`))).toBe(false); // NODATA after the CNAME
     // The target health-managed: the overlay's answer, from the general path.
     const set = new ZoneSet(new Map([[origin, zone]]));
