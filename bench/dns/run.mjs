@@ -155,6 +155,26 @@ async function measure(/** @type {import('./lib/systems.mjs').Running} */ runnin
 
 const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * The order of one round: each 1M entry right after its small-zone counterpart (`roamdns-1m`
+ * after `roamdns`), so the two runs a ratio compares are next to each other in time (the
+ * machine's speed drifts over minutes); every other round backwards, so drift within a round
+ * favours neither side of a pair.
+ * @template {{ entry: { key: string } }} T
+ * @param {T[]} live @param {number} round
+ */
+function measuringOrder(live, round) {
+  /** @type {T[]} */
+  const order = [];
+  for (const l of live) {
+    if (l.entry.key.endsWith('-1m') && live.some((x) => `${x.entry.key}-1m` === l.entry.key)) continue;
+    order.push(l);
+    const big = live.find((x) => x.entry.key === `${l.entry.key}-1m`);
+    if (big) order.push(big);
+  }
+  return round % 2 ? order : order.reverse();
+}
+
 /** --report FILE.json: renders a saved run again (after a change to the report), no measuring. */
 function rerender(/** @type {string} */ file) {
   const results = JSON.parse(readFileSync(file, 'utf8'));
@@ -212,7 +232,7 @@ async function main() {
     // Warm-up: JIT and caches, not recorded.
     for (const l of live) await throughput({ port: l.running.port, queryFile: l.queryFile, cpus: CLIENT_CPU, nice: NICE, seconds: WARMUP_SECONDS }, LOAD);
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const l of live) {
+      for (const l of measuringOrder(live, round)) {
         const r = await measure(l.running, l.queryFile);
         l.entry.rounds.push(r);
         const codes = Object.keys(r.throughput.rcodes).filter((c) => c !== 'NOERROR' && c !== 'NXDOMAIN');
@@ -250,7 +270,7 @@ function conditions(/** @type {Record<string, { records: number }>} */ zones) {
     `Servers pinned with \`taskset -c ${SERVER_CPU}\`, dnsperf with \`taskset -c ${CLIENT_CPU}\`${NICE === undefined ? '' : `, both under \`nice -n ${NICE}\``}; UDP over 127.0.0.1, no EDNS (dnsperf's default), RD set.`,
     `Throughput: \`dnsperf -c ${LOAD.clients} -q ${LOAD.outstanding} -t ${LOAD.timeoutS} -l ${SECONDS}\`. q per server CPU-s = answered queries ÷ CPU seconds (user + system, /proc) the server's process tree used during the run; server CPU = that ÷ wall time.`,
     `Latency: \`dnsperf -Q ${RATE} -c 1 -q 100 -t 2 -l ${LAT_SECONDS} -v\`; mean and p99 over every answered query's latency as printed by \`-v\` (dnsperf 2.10 has no percentile output).`,
-    `${ROUNDS} interleaved rounds (every server once, in table order, then again); a ${WARMUP_SECONDS} s warm-up run per server first; medians of the rounds. Lost = lost ÷ sent over all runs.`,
+    `${ROUNDS} interleaved rounds (every server once, each 1M server right after its small-zone run; odd rounds in table order, even rounds backwards); a ${WARMUP_SECONDS} s warm-up run per server first; medians of the rounds; a target's "paired" ratio is the median over rounds of that round's ratio. Lost = lost ÷ sent over all runs.`,
     `Zones: small = zones/example.com.zone (www on loopback VIPs 127.0.0.201-202) + 1,000 names (900 hosts A, 225 AAAA, 100 CNAME): ${zones.small?.records.toLocaleString('en-US')} records` +
       (zones.large ? `; 1M = the same + 800,000 A, 100,000 AAAA, 100,000 CNAME: ${zones.large.records.toLocaleString('en-US')} records.` : '.'),
     `Query mix (100,000-line file for small, 200,000 for 1M, names drawn from the zone in use): ${MIX.map((x) => `${x.percent} % ${x.what}`).join('; ')}.`,
