@@ -129,6 +129,19 @@ function writeOpt(out: Buffer, o: number, dnssecOk: boolean): void {
   out[o + 9] = 0; out[o + 10] = 0;
 }
 
+/**
+ * The header and question of an answer written from the zone: the query's own ID and question,
+ * QR, AA, RD and CD as asked, NOERROR, `answers` records, no authority, the OPT when asked.
+ */
+function answerHead(out: Buffer, msg: Buffer, p: Peek, answers: number): void {
+  for (let i = 0; i < p.qend; i++) out[i] = msg[i]!;
+  out[2] = 0x84 | (msg[2]! & 0x01); // QR, QUERY, AA, RD as asked
+  out[3] = msg[3]! & 0x10; // CD as asked, NOERROR
+  out[6] = answers >> 8; out[7] = answers & 0xff;
+  out[8] = 0; out[9] = 0;
+  out[10] = 0; out[11] = p.edns ? 1 : 0;
+}
+
 /** Whether a[aAt, aAt + len) equals b[bAt, bAt + len), ignoring ASCII case on both sides. */
 function equalsBothFolded(a: Uint8Array, aAt: number, b: Uint8Array, bAt: number, len: number): boolean {
   for (let i = 0; i < len; i++) {
@@ -309,12 +322,7 @@ export class AnswerCache {
       if (pool.rrset.next >= 0x3fffffff) pool.rrset.next = 0;
     }
     const out = Buffer.allocUnsafe(size);
-    for (let i = 0; i < p.qend; i++) out[i] = msg[i]!;
-    out[2] = 0x84 | (msg[2]! & 0x01); // QR, QUERY, AA, RD as asked
-    out[3] = msg[3]! & 0x10; // CD as asked, NOERROR
-    out[6] = n >> 8; out[7] = n & 0xff;
-    out[8] = 0; out[9] = 0;
-    out[10] = 0; out[11] = p.edns ? 1 : 0;
+    answerHead(out, msg, p, n);
     let o = p.qend;
     const ttl = pool ? pool.rrset.ttlSeconds : 0;
     const recs = pool?.rrset.rdatas;
@@ -379,13 +387,7 @@ export class AnswerCache {
     if (p.edns) size += 11;
     const start = index.rotate(set, total);
     const out = Buffer.allocUnsafe(size);
-    for (let i = 0; i < p.qend; i++) out[i] = msg[i]!;
-    out[2] = 0x84 | (msg[2]! & 0x01); // QR, QUERY, AA, RD as asked
-    out[3] = msg[3]! & 0x10; // CD as asked, NOERROR
-    const n = total + 1;
-    out[6] = n >> 8; out[7] = n & 0xff;
-    out[8] = 0; out[9] = 0;
-    out[10] = 0; out[11] = p.edns ? 1 : 0;
+    answerHead(out, msg, p, total + 1);
     let o = p.qend;
     out[o] = 0xc0; out[o + 1] = 12; // the alias is the question's name
     out[o + 2] = 0; out[o + 3] = RRType.CNAME;
