@@ -5,7 +5,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AnswerCache } from '../server/answer-cache.js';
 import { AddressList } from '../server/axfr.js';
-import { parseListen, startDnsServer } from '../server/dns-server.js';
+import { listenFailure, parseListen, startDnsServer } from '../server/dns-server.js';
 import { dnsSecurity } from './dns-security.js';
 import { dnsMetrics, Registry, type MetricSnapshot } from '../server/metrics.js';
 import { AnswerOverlay, buildOverlay } from '../server/pool-overlay.js';
@@ -59,25 +59,35 @@ export async function runDnsWorker(cfg: RoamdnsConfig): Promise<number> {
   };
   store.onSwap(rebuild);
   rebuild();
-  const dns = await startDnsServer(
-    { zones: () => store.current(), overlay: () => overlay, metrics, cache: new AnswerCache(metrics, cfg.dns.any), any: cfg.dns.any },
-    {
-      listen: cfg.dns.listen.map(parseListen), transferAllow: new AddressList(cfg.dns.transfer_allow),
-      tcpIdleTimeoutMs: cfg.dns.tcp_idle_timeout, tcpMaxConnections: cfg.dns.tcp_max_connections, log,
-      ...pickServerOptions(dnsSecurity(cfg)),
-    },
-  );
+  // A worker that cannot start tells the primary why (it says it and exits 2), then ends instead
+  // of lingering on its IPC channel.
+  const fatal = async (message: string): Promise<number> => {
+    await new Promise<void>((resolve) => (process.send ? process.send({ type: 'fatal', message } satisfies FromWorker, () => resolve()) : resolve()));
+    if (process.connected) process.disconnect();
+    return 2;
+  };
+  let dns: Awaited<ReturnType<typeof startDnsServer>>;
+  try {
+    dns = await startDnsServer(
+      { zones: () => store.current(), overlay: () => overlay, metrics, cache: new AnswerCache(metrics, cfg.dns.any), any: cfg.dns.any },
+      {
+        listen: cfg.dns.listen.map(parseListen), transferAllow: new AddressList(cfg.dns.transfer_allow),
+        tcpIdleTimeoutMs: cfg.dns.tcp_idle_timeout, tcpMaxConnections: cfg.dns.tcp_max_connections, log,
+        ...pickServerOptions(dnsSecurity(cfg)),
+      },
+    );
+  } catch (err) {
+    store.close();
+    return fatal(`${cfg.file}: dns.listen [${cfg.dns.listen.join(', ')}]: ${listenFailure(err)}`);
+  }
   const send = (m: FromWorker) => process.send?.(m);
   // Bound: a worker forked by a root primary becomes the unprivileged user too (the primary checks it can).
   try {
     dropPrivileges(cfg.user, [source].flat());
   } catch (err) {
     if (!(err instanceof PrivilegeError)) throw err;
-    // The primary says it (and exits 2); this process must end, not linger on its IPC channel.
-    await new Promise<void>((resolve) => (process.send ? process.send({ type: 'fatal', message: `${cfg.file}: ${err.message}` } satisfies FromWorker, () => resolve()) : resolve()));
     await dns.close();
-    if (process.connected) process.disconnect();
-    return 2;
+    return fatal(`${cfg.file}: ${err.message}`);
   }
   send({ type: 'ready', addresses: dns.addresses.map((a) => `${a.host}:${a.port}`) });
   return new Promise((resolve) => {

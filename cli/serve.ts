@@ -3,7 +3,7 @@
 import os from 'node:os';
 import { AnswerCache } from '../server/answer-cache.js';
 import { AddressList } from '../server/axfr.js';
-import { parseListen, startDnsServer } from '../server/dns-server.js';
+import { listenFailure, parseListen, startDnsServer } from '../server/dns-server.js';
 import { dnsNotifier, dnsSecurity } from './dns-security.js';
 import { dnsMetrics, Registry } from '../server/metrics.js';
 import { vipText } from '../server/pool-overlay.js';
@@ -132,12 +132,20 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
   const statusAddr = parseListen(cfg.status.listen);
   const listen: StatusDocument['listen'] = { dns: [], status: cfg.status.listen };
   let metricsText: (() => Promise<string>) | undefined;
-  const status = await startStatusServer(
-    { registry, metricsText: () => metricsText ? metricsText() : Promise.resolve(registry.render()), extraMetrics: () => health.metrics.render(), status: () => statusDocument(startedAt, cfg, listen, store, health) },
-    statusAddr.host,
-    statusAddr.port,
-    { token },
-  );
+  let status: Awaited<ReturnType<typeof startStatusServer>>;
+  try {
+    status = await startStatusServer(
+      { registry, metricsText: () => metricsText ? metricsText() : Promise.resolve(registry.render()), extraMetrics: () => health.metrics.render(), status: () => statusDocument(startedAt, cfg, listen, store, health) },
+      statusAddr.host,
+      statusAddr.port,
+      { token },
+    );
+  } catch (err) {
+    store.close();
+    await health.stop();
+    process.stderr.write(`${cfg.file}: status.listen ${cfg.status.listen}: ${listenFailure(err)}\n`);
+    return 2;
+  }
   listen.status = `${statusAddr.host.includes(':') ? `[${statusAddr.host}]` : statusAddr.host}:${status.port}`;
   const workerCount = cfg.dns.workers === 'auto' ? os.availableParallelism() : cfg.dns.workers;
   let dns: { addresses: { host: string; port: number }[]; close(): Promise<void> };
@@ -158,18 +166,26 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
     dns = { addresses: pool.addresses.map(parseListen), close: () => pool.stop() };
     log.info({ workers: workerCount }, 'DNS workers started');
   } else {
-    dns = await startDnsServer(
-      { zones: () => store.current(), overlay: () => health.overlay(), metrics, cache: new AnswerCache(metrics, cfg.dns.any), any: cfg.dns.any },
-      {
-        listen: cfg.dns.listen.map(parseListen),
-        transferAllow: new AddressList(cfg.dns.transfer_allow),
-        tcpIdleTimeoutMs: cfg.dns.tcp_idle_timeout,
-        tcpMaxConnections: cfg.dns.tcp_max_connections,
-        log: log.child({ component: 'dns' }),
-        rrl: security.rrl,
-        tsig: security.tsig,
-      },
-    );
+    try {
+      dns = await startDnsServer(
+        { zones: () => store.current(), overlay: () => health.overlay(), metrics, cache: new AnswerCache(metrics, cfg.dns.any), any: cfg.dns.any },
+        {
+          listen: cfg.dns.listen.map(parseListen),
+          transferAllow: new AddressList(cfg.dns.transfer_allow),
+          tcpIdleTimeoutMs: cfg.dns.tcp_idle_timeout,
+          tcpMaxConnections: cfg.dns.tcp_max_connections,
+          log: log.child({ component: 'dns' }),
+          rrl: security.rrl,
+          tsig: security.tsig,
+        },
+      );
+    } catch (err) {
+      // Whatever is up is closed, so the process ends instead of idling on the status API.
+      store.close();
+      await Promise.all([status.close(), health.stop()]);
+      process.stderr.write(`${cfg.file}: dns.listen [${cfg.dns.listen.join(', ')}]: ${listenFailure(err)}\n`);
+      return 2;
+    }
   }
   const dnsListen = dns.addresses.map((a) => `${a.host}:${a.port}`);
   listen.dns = dnsListen;

@@ -49,6 +49,15 @@ export function parseListen(text: string): ListenAddress {
   return { host, port };
 }
 
+/** Why a socket could not be bound, for an operator: the system's words, and what to do about the usual ones. */
+export function listenFailure(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const hint = e.code === 'EADDRINUSE' ? ' (another process holds this port: `ss -lntup` shows which)'
+    : e.code === 'EACCES' ? ' (a port below 1024 needs root or CAP_NET_BIND_SERVICE)'
+      : e.code === 'EADDRNOTAVAIL' ? ' (no interface of this host has that address)' : '';
+  return `cannot listen: ${e.message}${hint}`;
+}
+
 /**
  * Receive buffer asked for each UDP socket. With the kernel's default (net.core.rmem_default,
  * 208 KiB; each small datagram is charged ~2 KiB of it) about 100 queries wait: at 2,000 q/s a

@@ -423,7 +423,7 @@ async function startRoamdnsOnce(opts: RoamdnsOptions): Promise<RoamdnsServer> {
   const stop = async (): Promise<void> => { await proc.stop(); await rm(dir, { recursive: true, force: true }); };
   try {
     await waitForSoa(port, readyZone, proc, 'roamdns serve');
-    // The status API starts after DNS: ready means both (tests read /metrics right away).
+    // The status API is bound before DNS answers (cli/serve.ts); kept as a guard: ready means both.
     for (let t0 = Date.now(); ; ) {
       // Any HTTP answer will do (401 behind status.token_file): the server is listening.
       const ok = await fetch(`http://${HOST}:${statusPort}/status`).then(async (r) => { await r.arrayBuffer(); return true; }, () => false);
