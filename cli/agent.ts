@@ -6,7 +6,7 @@ import http from 'node:http';
 import { isIPv6 } from 'node:net';
 import os from 'node:os';
 import { createLinuxAgent, readSecret, resolveAgentOptions, SecretError, AgentOptionsError, type Agent, type AgentOptions } from '../failover/index.js';
-import { parseListen } from '../server/dns-server.js';
+import { listenFailure, parseListen } from '../server/dns-server.js';
 import { dnsMetrics, Registry } from '../server/metrics.js';
 import { formatProblem, ZoneStore } from '../server/zone-store.js';
 import type { ZoneSet } from '../server/zone.js';
@@ -144,7 +144,12 @@ export async function runAgent(cfg: RoamdnsConfig, nodeArg: string | undefined, 
     throw err;
   }
   let agent: Agent | undefined;
-  const sock = await bindHeartbeats(c.listen, (msg, from) => agent?.receive(msg, { address: from.address, port: from.port }));
+  let sock: dgram.Socket;
+  try {
+    sock = await bindHeartbeats(c.listen, (msg, from) => agent?.receive(msg, { address: from.address, port: from.port }));
+  } catch (err) {
+    return fail(`${cfg.file}: cluster.listen ${c.listen}: ${listenFailure(err)}`);
+  }
   // Count datagrams still queued in the socket: closing it before they leave would lose the 'leaving' packets.
   let pending = 0;
   const send = (to: { address: string; port: number }, bytes: Buffer) => {
@@ -159,7 +164,13 @@ export async function runAgent(cfg: RoamdnsConfig, nodeArg: string | undefined, 
     if (err instanceof StatusTokenError) { sock.close(); return fail(`cluster.status_token_file: ${err.message}`); }
     throw err;
   }
-  const api = await startApi(agent, c.status_listen, log, token);
+  let api: http.Server;
+  try {
+    api = await startApi(agent, c.status_listen, log, token);
+  } catch (err) {
+    sock.close();
+    return fail(`${cfg.file}: cluster.status_listen ${c.status_listen}: ${listenFailure(err)}`);
+  }
   try {
     await agent.start();
   } catch (err) {

@@ -144,34 +144,3 @@ describe('dns.workers by default', () => {
     }
   });
 });
-
-describe('an address already in use', () => {
-  // Before, the bind error left the process up (the status API and the health timers kept it
-  // alive; with workers, the worker hung before "ready"): a supervisor saw neither an exit nor DNS.
-  for (const workers of [1, 2]) {
-    for (const what of ['dns', 'status'] as const) {
-      test(`${what}.listen taken, dns.workers ${workers}: exits 2 at once, saying which address and why`, async () => {
-        const dgram = await import('node:dgram');
-        const net = await import('node:net');
-        const { freePort, spawnManaged } = await import('../helpers/roamdns.js');
-        const [port, statusPort] = [await freePort(), await freePort()];
-        const holder = what === 'dns' ? dgram.createSocket('udp4') : net.createServer();
-        await new Promise<void>((r) => (holder instanceof net.Server ? holder.listen(statusPort, '127.0.0.1', r) : holder.bind(port, '127.0.0.1', r)));
-        const cfg = path.join(dir, `taken-${what}-${workers}.yaml`);
-        writeFileSync(cfg, `zones: [${JSON.stringify(zoneFile)}]\ndns: { listen: [127.0.0.1:${port}], workers: ${workers} }\nstatus: { listen: 127.0.0.1:${statusPort} }\n`);
-        const proc = spawnManaged(process.execPath, [path.join(import.meta.dirname, '../../dist/cli/main.js'), 'serve', '--config', cfg], { cwd: dir });
-        try {
-          const code = await Promise.race([proc.exited, new Promise((r) => setTimeout(() => r('still running after 10 s'), 10_000))]);
-          expect(code, proc.output()).toBe(2);
-          const taken = what === 'dns' ? `dns.listen [127.0.0.1:${port}]` : `status.listen 127.0.0.1:${statusPort}`;
-          expect(proc.output()).toContain(`${cfg}: ${taken}: cannot listen:`);
-          expect(proc.output()).toMatch(/EADDRINUSE.*another process holds this port/);
-          expect(proc.output()).not.toMatch(/^\s+at /m); // a message, not a stack trace
-        } finally {
-          await proc.stop();
-          holder.close();
-        }
-      });
-    }
-  }
-});
