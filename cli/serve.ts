@@ -65,18 +65,22 @@ function isLoopback(host: string): boolean {
 
 export async function serve(cfg: RoamdnsConfig): Promise<number> {
   if (isDnsWorker()) return runDnsWorker(cfg);
-  // A stop that comes while starting (DNS may answer before the rest is up, from workers sooner
-  // still) is kept and carried out once started, instead of the signal's default: death.
-  // A second one meanwhile ends it at once. (During the start-up zone load, which runs before
-  // the event loop does, Node still applies the signal's default action: the process ends.)
+  // SIGTERM/SIGINT: one listener each for the whole life of the process. A stop that comes while
+  // starting (DNS may answer before the rest is up, from workers sooner still) is kept and carried
+  // out once started, instead of the signal's default: death. A second one ends it at once.
+  // (During the start-up zone load, which runs before the event loop does, Node still applies the
+  // signal's default action: the process ends.) The listeners are never swapped: libuv addresses
+  // a caught signal to the handle that was listening when it came, so a signal caught just before
+  // a swap, and read after it, went to a closed handle and was lost (1 start in 13 under load).
   let stopAsked: string | undefined;
+  let onStop: ((signal: string) => void) | undefined;
   const asked = (signal: string, code: number) => () => {
     if (stopAsked) process.exit(code);
     stopAsked = signal;
+    onStop?.(signal);
   };
-  const early = { SIGTERM: asked('SIGTERM', 143), SIGINT: asked('SIGINT', 130) };
-  process.on('SIGTERM', early.SIGTERM);
-  process.on('SIGINT', early.SIGINT);
+  process.on('SIGTERM', asked('SIGTERM', 143));
+  process.on('SIGINT', asked('SIGINT', 130));
   const log = createLogger(cfg.log.level, cfg.log.format);
   let token: Buffer | undefined;
   try {
@@ -215,10 +219,7 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
       await Promise.all([dns.close(), status.close(), health.stop()]);
       resolve(0);
     };
-    process.off('SIGTERM', early.SIGTERM);
-    process.off('SIGINT', early.SIGINT);
     if (stopAsked) return void stop(stopAsked);
-    process.once('SIGTERM', () => void stop('SIGTERM'));
-    process.once('SIGINT', () => void stop('SIGINT'));
+    onStop = (signal) => void stop(signal);
   });
 }
