@@ -142,6 +142,17 @@ function answerHead(out: Buffer, msg: Buffer, p: Peek, answers: number): void {
   out[10] = 0; out[11] = p.edns ? 1 : 0;
 }
 
+/**
+ * The fixed part of an answer record at out[o...], TTL aside (out[o + 6...o + 9], the caller's):
+ * the owner as a pointer to `ownerAt`, `type`, class IN, RDLENGTH `rdlen`.
+ */
+function rrHead(out: Buffer, o: number, ownerAt: number, type: number, rdlen: number): void {
+  out[o] = 0xc0 | (ownerAt >> 8); out[o + 1] = ownerAt & 0xff;
+  out[o + 2] = type >> 8; out[o + 3] = type & 0xff;
+  out[o + 4] = 0; out[o + 5] = RRClass.IN;
+  out[o + 10] = rdlen >> 8; out[o + 11] = rdlen & 0xff;
+}
+
 /** Whether a[aAt, aAt + len) equals b[bAt, bAt + len), ignoring ASCII case on both sides. */
 function equalsBothFolded(a: Uint8Array, aAt: number, b: Uint8Array, bAt: number, len: number): boolean {
   for (let i = 0; i < len; i++) {
@@ -155,7 +166,7 @@ function equalsBothFolded(a: Uint8Array, aAt: number, b: Uint8Array, bAt: number
 
 /** Label offsets of the question name being looked at (direct(); one query at a time). */
 const labelStarts = new Int32Array(128);
-/** Where each label of a CNAME's target starts (alias()). */
+/** Where each label of a CNAME's target starts (alias(); the root label is not recorded). */
 const targetStarts = new Int32Array(128);
 
 /** Two generations of at most `cap` entries each (see the table above). */
@@ -327,12 +338,9 @@ export class AnswerCache {
     const ttl = pool ? pool.rrset.ttlSeconds : 0;
     const recs = pool?.rrset.rdatas;
     for (let i = 0; i < n; i++) {
-      out[o] = 0xc0; out[o + 1] = 12; // the owner is the question's name
-      out[o + 2] = qtype >> 8; out[o + 3] = qtype & 0xff;
-      out[o + 4] = 0; out[o + 5] = RRClass.IN;
+      rrHead(out, o, 12, qtype, width); // the owner is the question's name
       if (recs) out.writeUInt32BE(ttl, o + 6);
       else index.copyTtl(set, out, o + 6);
-      out[o + 10] = 0; out[o + 11] = width;
       if (recs) recs[(start + i) % total]!.copy(out, o + 12);
       else index.copyRdata(set, width, (start + i) % total, out, o + 12);
       o += 12 + width;
@@ -368,9 +376,7 @@ export class AnswerCache {
     const tb = index.cnameChunk(c);
     const ts = index.cnameStart(c);
     let tl = 0;
-    let end = ts;
-    for (; tb[end] !== 0; end += 1 + tb[end]!) targetStarts[tl++] = end;
-    targetStarts[tl] = end;
+    for (let o = ts; tb[o] !== 0; o += 1 + tb[o]!) targetStarts[tl++] = o;
     let shared = 0;
     while (shared < tl && shared < labels) {
       const t = targetStarts[tl - 1 - shared]!, q = labelStarts[labels - 1 - shared]!;
@@ -389,11 +395,8 @@ export class AnswerCache {
     const out = Buffer.allocUnsafe(size);
     answerHead(out, msg, p, total + 1);
     let o = p.qend;
-    out[o] = 0xc0; out[o + 1] = 12; // the alias is the question's name
-    out[o + 2] = 0; out[o + 3] = RRType.CNAME;
-    out[o + 4] = 0; out[o + 5] = RRClass.IN;
+    rrHead(out, o, 12, RRType.CNAME, rdlen); // the alias is the question's name
     index.copyCnameTtl(c, out, o + 6);
-    out[o + 10] = rdlen >> 8; out[o + 11] = rdlen & 0xff;
     o += 12;
     tb.copy(out, o, ts, ts + literal);
     const shares = labelStarts[labels - shared]!;
@@ -403,11 +406,8 @@ export class AnswerCache {
     out[o] = 0xc0 | (shares >> 8); out[o + 1] = shares & 0xff;
     o += 2;
     for (let i = 0; i < total; i++) {
-      out[o] = 0xc0 | (owner >> 8); out[o + 1] = owner & 0xff;
-      out[o + 2] = qtype >> 8; out[o + 3] = qtype & 0xff;
-      out[o + 4] = 0; out[o + 5] = RRClass.IN;
+      rrHead(out, o, owner, qtype, width);
       index.copyTtl(set, out, o + 6);
-      out[o + 10] = 0; out[o + 11] = width;
       index.copyRdata(set, width, (start + i) % total, out, o + 12);
       o += 12 + width;
     }
