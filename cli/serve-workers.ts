@@ -39,6 +39,11 @@ export const WORKER_ENV = 'ROAMDNS_DNS_WORKER';
  */
 const PRIMARY_ONLY = new Set(['roamdns_zone_serial', 'roamdns_zone_records', 'roamdns_zone_reloads_total']);
 
+/** The line that says why the DNS sockets could not be bound (one process or a worker). */
+export function dnsListenFailure(cfg: RoamdnsConfig, err: unknown): string {
+  return `${cfg.file}: dns.listen [${cfg.dns.listen.join(', ')}]: ${listenFailure(err)}`;
+}
+
 export function isDnsWorker(): boolean {
   return cluster.isWorker && process.env[WORKER_ENV] === '1';
 }
@@ -78,7 +83,7 @@ export async function runDnsWorker(cfg: RoamdnsConfig): Promise<number> {
     );
   } catch (err) {
     store.close();
-    return fatal(`${cfg.file}: dns.listen [${cfg.dns.listen.join(', ')}]: ${listenFailure(err)}`);
+    return fatal(dnsListenFailure(cfg, err));
   }
   const send = (m: FromWorker) => process.send?.(m);
   // Bound: a worker forked by a root primary becomes the unprivileged user too (the primary checks it can).

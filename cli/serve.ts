@@ -14,7 +14,7 @@ import { createLogger } from './logger.js';
 import { HealthRuntime, nameKey, poolsWithoutAddresses } from './health-wiring.js';
 import type { PoolAnswerView, StatusDocument } from './status-page.js';
 import { readStatusToken, startStatusServer, StatusTokenError } from './status-server.js';
-import { isDnsWorker, runDnsWorker, WorkerPool } from './serve-workers.js';
+import { dnsListenFailure, isDnsWorker, runDnsWorker, WorkerPool } from './serve-workers.js';
 import { clusterPlanView } from './plan.js';
 import { dropPrivileges, PrivilegeError } from './privileges.js';
 
@@ -187,7 +187,7 @@ export async function serve(cfg: RoamdnsConfig): Promise<number> {
       // Whatever is up is closed, so the process ends instead of idling on the status API.
       store.close();
       await Promise.all([status.close(), health.stop()]);
-      process.stderr.write(`${cfg.file}: dns.listen [${cfg.dns.listen.join(', ')}]: ${listenFailure(err)}\n`);
+      process.stderr.write(`${dnsListenFailure(cfg, err)}\n`);
       return 2;
     }
   }
